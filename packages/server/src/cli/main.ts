@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { systemClock } from '../clock.js';
+import { type Config, ConfigError, loadConfig } from '../config/config.js';
+import { resolveMasterKey } from '../config/data-dir-secrets.js';
+import { DataDirInUseError } from '../db/embedded-lock.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { AppError } from '../errors.js';
+import { createRuntime, createServices, openConfiguredDatabase, type Services } from '../runtime.js';
+import { VERSION } from '../version.js';
+
+const USAGE = `paycenter ${VERSION} — self-hosted payment center for WeChat Pay and Alipay
+
+Usage:
+  paycenter start                         run the HTTP API (migrates the database first)
+  paycenter migrate                       apply pending database migrations
+  paycenter app create --name N --notify-url URL [--return-url URL] [--json]
+  paycenter app list [--json]
+  paycenter channel create --app ID --code CODE --config FILE.json [--fee-rate BPS] [--json]
+  paycenter version
+
+Configuration comes from the environment: DATABASE_URL (absent: embedded PGlite in
+PAYCENTER_DATA_DIR, default ./data), PORT (8080), HOST (127.0.0.1), PAYCENTER_PUBLIC_URL,
+PAYCENTER_MASTER_KEY, PAYCENTER_ADMIN_TOKEN, LOG_LEVEL. See the README.`;
+
+class UsageError extends Error {}
+
+function option(values: Record<string, string | boolean | undefined>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+/** Commands that work on the database directly, without the HTTP server. */
+async function withServices<T>(config: Config, run: (services: Services) => Promise<T>): Promise<T> {
+  const masterKey = resolveMasterKey(config);
+  const database = await openConfiguredDatabase(config);
+  try {
+    await migrateToLatest(database.db);
+    return await run(createServices(database, masterKey, systemClock));
+  } finally {
+    await database.close();
+  }
+}
+
+function print(json: boolean, value: unknown, lines: string[]): void {
+  console.log(json ? JSON.stringify(value, null, 2) : lines.join('\n'));
+}
+
+async function start(config: Config): Promise<void> {
+  const runtime = await createRuntime(config);
+  const address = await runtime.http.listen({ host: config.host, port: config.port });
+  const base = config.publicUrl;
+  console.log(
+    [
+      `paycenter ${VERSION} listening on ${address}`,
+      `  database   ${runtime.database.description}`,
+      `  API        ${base}/api/v1`,
+      `  docs       ${base}/docs`,
+      `  admin API  ${base}/admin-api${
+        runtime.adminTokenFile
+          ? ` (admin token in ${runtime.adminTokenFile})`
+          : config.adminToken
+            ? ''
+            : ' (disabled: set PAYCENTER_ADMIN_TOKEN)'
+      }`,
+    ].join('\n'),
+  );
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    runtime.http.log.info({ signal }, 'shutting down');
+    await runtime.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      'notify-url': { type: 'string' },
+      'return-url': { type: 'string' },
+      app: { type: 'string' },
+      code: { type: 'string' },
+      config: { type: 'string' },
+      'fee-rate': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, sub] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  if (command === 'version') {
+    console.log(VERSION);
+    return;
+  }
+  const json = values.json === true;
+  const config = loadConfig();
+  switch (`${command} ${sub ?? ''}`.trim()) {
+    case 'start':
+      return start(config);
+    case 'migrate': {
+      const database = await openConfiguredDatabase(config);
+      try {
+        const applied = await migrateToLatest(database.db);
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'the database is up to date');
+      } finally {
+        await database.close();
+      }
+      return;
+    }
+    case 'app create': {
+      const created = await withServices(config, (s) =>
+        s.apps.create({
+          name: option(values, 'name'),
+          notifyUrl: option(values, 'notify-url'),
+          returnUrl: typeof values['return-url'] === 'string' ? values['return-url'] : null,
+        }),
+      );
+      print(json, created, [
+        `app ${created.id} created: ${created.name}`,
+        `  API key         ${created.apiKey}`,
+        `  webhook secret  ${created.webhookSecret}`,
+        'Both secrets are shown only now: store them.',
+      ]);
+      return;
+    }
+    case 'app list': {
+      const apps = await withServices(config, (s) => s.apps.list());
+      print(
+        json,
+        apps,
+        apps.length ? apps.map((a) => `${a.id}\t${a.status}\t${a.name}\t${a.notifyUrl}`) : ['no apps yet'],
+      );
+      return;
+    }
+    case 'channel create': {
+      const file = option(values, 'config');
+      let channelConfig: unknown;
+      try {
+        channelConfig = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (error) {
+        throw new UsageError(`--config ${file}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      const feeRate = values['fee-rate'];
+      if (feeRate !== undefined && !/^\d+$/.test(String(feeRate)))
+        throw new UsageError('--fee-rate must be whole basis points');
+      const channel = await withServices(config, (s) =>
+        s.channels.create({
+          appId: option(values, 'app'),
+          code: option(values, 'code'),
+          config: channelConfig,
+          ...(feeRate === undefined ? {} : { feeRate: Number(feeRate) }),
+        }),
+      );
+      print(json, channel, [`channel ${channel.id} created: ${channel.code} for app ${channel.appId}`]);
+      return;
+    }
+    default:
+      throw new UsageError(`unknown command "${positionals.join(' ')}"; see paycenter --help`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof UsageError || error instanceof DataDirInUseError) {
+    console.error(`paycenter: ${error.message}`);
+  } else if (error instanceof AppError) {
+    console.error(`paycenter: ${error.code}: ${error.message}`);
+  } else if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+    console.error(`paycenter: ${error.message}`);
+  } else {
+    console.error(`paycenter: ${error instanceof Error ? error.message : String(error)}`);
+    if (process.env.LOG_LEVEL === 'debug' && error instanceof Error) console.error(error.stack);
+  }
+  process.exit(1);
+});

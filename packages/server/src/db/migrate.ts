@@ -1,0 +1,33 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import * as initial from './migrations/0001_initial.js';
+
+/** Migrations ship inside the build, in order; names sort as they apply. */
+const migrations: Record<string, Migration> = {
+  '0001_initial': initial,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export const LATEST_MIGRATION = Object.keys(migrations).sort().at(-1) as string;
+
+export async function migrateToLatest<T>(db: Kysely<T>): Promise<string[]> {
+  const migrator = new Migrator({ db: db as Kysely<unknown>, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(
+      `database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** True when every migration this build knows has been applied. */
+export async function isMigrated<T>(db: Kysely<T>): Promise<boolean> {
+  const migrator = new Migrator({ db: db as Kysely<unknown>, provider });
+  const known = await migrator.getMigrations();
+  return known.every((m) => m.executedAt !== undefined);
+}
