@@ -1,10 +1,10 @@
 import { PGlite } from '@electric-sql/pglite';
-import { type Kysely, sql } from 'kysely';
+import { type Generated, type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../src/db/database.js';
 
 interface Scratch {
-  marks: { id: number; tag: string };
+  marks: { id: Generated<number>; tag: string };
 }
 
 /** Gives other queued work a chance to run, as real awaits inside a transaction do. */

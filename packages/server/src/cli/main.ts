@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { systemClock } from '../clock.js';
 import { type Config, ConfigError, loadConfig } from '../config/config.js';
-import { resolveMasterKey } from '../config/data-dir-secrets.js';
 import { DataDirInUseError } from '../db/embedded-lock.js';
-import { migrateToLatest } from '../db/migrate.js';
 import { AppError } from '../errors.js';
-import { createRuntime, createServices, openConfiguredDatabase, type Services } from '../runtime.js';
+import type { Services } from '../runtime.js';
 import { VERSION } from '../version.js';
+
+// The server, the database drivers and Fastify load only for the commands that need them, so
+// `--help` and configuration errors answer at once.
+const loadRuntime = () => import('../runtime.js');
 
 const USAGE = `paycenter ${VERSION} — self-hosted payment center for WeChat Pay and Alipay
 
@@ -34,6 +35,17 @@ function option(values: Record<string, string | boolean | undefined>, name: stri
 
 /** Commands that work on the database directly, without the HTTP server. */
 async function withServices<T>(config: Config, run: (services: Services) => Promise<T>): Promise<T> {
+  const [
+    { createServices, openConfiguredDatabase },
+    { resolveMasterKey },
+    { migrateToLatest },
+    { systemClock },
+  ] = await Promise.all([
+    loadRuntime(),
+    import('../config/data-dir-secrets.js'),
+    import('../db/migrate.js'),
+    import('../clock.js'),
+  ]);
   const masterKey = resolveMasterKey(config);
   const database = await openConfiguredDatabase(config);
   try {
@@ -49,9 +61,12 @@ function print(json: boolean, value: unknown, lines: string[]): void {
 }
 
 async function start(config: Config): Promise<void> {
+  const { createRuntime } = await loadRuntime();
   const runtime = await createRuntime(config);
   const address = await runtime.http.listen({ host: config.host, port: config.port });
-  const base = config.publicUrl;
+  // With PORT=0 the real port is known only now.
+  const base =
+    config.port === 0 && process.env.PAYCENTER_PUBLIC_URL === undefined ? address : config.publicUrl;
   console.log(
     [
       `paycenter ${VERSION} listening on ${address}`,
@@ -72,7 +87,14 @@ async function start(config: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     runtime.http.log.info({ signal }, 'shutting down');
-    await runtime.close();
+    try {
+      await runtime.close();
+    } catch (error) {
+      console.error(
+        `paycenter: shutting down failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      process.exit(1);
+    }
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -110,6 +132,10 @@ async function main(argv: string[]): Promise<void> {
     case 'start':
       return start(config);
     case 'migrate': {
+      const [{ openConfiguredDatabase }, { migrateToLatest }] = await Promise.all([
+        loadRuntime(),
+        import('../db/migrate.js'),
+      ]);
       const database = await openConfiguredDatabase(config);
       try {
         const applied = await migrateToLatest(database.db);

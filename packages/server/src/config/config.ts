@@ -42,7 +42,7 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const raw = nonEmpty(env, name);
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new ConfigError(name, `must be an integer from ${min} to ${max} (got "${raw}")`);
+    throw new ConfigError(name, `must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
   }
   return Number(raw);
 }
@@ -52,7 +52,7 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   if (raw === undefined) return fallback;
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(name, `must be true or false (got "${raw}")`);
+  throw new ConfigError(name, `must be true or false (got ${JSON.stringify(raw)})`);
 }
 
 function url(env: Env, name: string, protocols: string[]): string | undefined {
@@ -110,7 +110,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   }
   const logLevel = (nonEmpty(env, 'LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
+    throw new ConfigError(
+      'LOG_LEVEL',
+      `must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(logLevel)})`,
+    );
   }
   return {
     database,
