@@ -1,0 +1,12 @@
+export { createAlipaySimulator } from './alipay/simulator.js';
+export {
+  ALIPAY_NOTIFY_SCHEDULE,
+  CallbackDispatcher,
+  type CallbackMode,
+  WECHATPAY_CALLBACK_SCHEDULE,
+} from './callbacks.js';
+export { createSandbox } from './create.js';
+export { Ledger, type Provider, paymentView, type SandboxPayment, type SandboxRefund } from './ledger.js';
+export type { ProviderSimulator, SandboxContext } from './provider.js';
+export { Sandbox, type SandboxOptions } from './sandbox.js';
+export { createWechatPaySimulator, type WechatPayChannelConfig } from './wechatpay/simulator.js';
