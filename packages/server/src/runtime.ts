@@ -1,6 +1,12 @@
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Sandbox } from 'paycenter-sandbox';
 import { AppService } from './apps/app.service.js';
+import { SubmitService } from './attempts/submit.service.js';
+import { CallbackService } from './callbacks/callback.service.js';
 import { ChannelService } from './channels/channel.service.js';
+import { ChannelClients } from './channels/channel-clients.js';
+import { type HttpTransport, undiciTransport } from './channels/http-transport.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/config.js';
 import { resolveAdminToken, resolveMasterKey } from './config/data-dir-secrets.js';
@@ -14,14 +20,31 @@ export interface Services {
   apps: AppService;
   channels: ChannelService;
   orders: OrderService;
+  submissions: SubmitService;
+  callbacks: CallbackService;
 }
 
-export function createServices(database: Database, masterKey: Buffer, clock: Clock): Services {
+/** Where channels and browsers reach this instance; known for sure only once it listens (PORT=0). */
+export interface PublicUrl {
+  publicUrl: () => string;
+}
+
+export function createServices(
+  database: Database,
+  masterKey: Buffer,
+  clock: Clock,
+  options: { urls?: PublicUrl; transport?: HttpTransport } = {},
+): Services {
   const secrets = new SecretBox(masterKey);
+  const channels = new ChannelService(database.db, secrets, clock);
+  const clients = new ChannelClients(channels, { transport: options.transport ?? undiciTransport(), clock });
+  const urls = options.urls ?? { publicUrl: () => 'http://localhost:8080' };
   return {
     apps: new AppService(database.db, secrets, clock),
-    channels: new ChannelService(database.db, secrets, clock),
+    channels,
     orders: new OrderService(database.db, clock),
+    submissions: new SubmitService(database.db, channels, clients, clock, urls),
+    callbacks: new CallbackService(database.db, channels, clients, clock),
   };
 }
 
@@ -31,11 +54,20 @@ export function openConfiguredDatabase(config: Config): Promise<Database> {
     : openDatabase({ kind: 'pglite', dataDir: config.dataDir });
 }
 
+/** Where the sandbox keeps its simulated merchants, so demo channels survive a restart. */
+export function sandboxStateFile(dataDir: string): string {
+  return path.join(dataDir, 'sandbox.json');
+}
+
 export interface Runtime {
   readonly database: Database;
   readonly services: Services;
   readonly http: FastifyInstance;
   readonly adminTokenFile: string | undefined;
+  /** The in-process provider sandbox, when PAYCENTER_SANDBOX is on. */
+  readonly sandbox: Sandbox | undefined;
+  /** Sets the public base URL once the real address is known (PORT=0 without PAYCENTER_PUBLIC_URL). */
+  setPublicUrl(url: string): void;
   close(): Promise<void>;
 }
 
@@ -48,12 +80,22 @@ export async function createRuntime(
   options: { clock?: Clock; database?: Database; logStream?: NodeJS.WritableStream } = {},
 ): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
+  let publicUrl = config.publicUrl;
+  const urls: PublicUrl = { publicUrl: () => publicUrl };
   const masterKey = resolveMasterKey(config);
   const admin = resolveAdminToken(config);
   const database = options.database ?? (await openConfiguredDatabase(config));
   try {
     await migrateToLatest(database.db);
-    const services = createServices(database, masterKey, clock);
+    const services = createServices(database, masterKey, clock, { urls });
+    const sandbox = config.sandbox
+      ? (await import('paycenter-sandbox')).createSandbox({
+          baseUrl: `${publicUrl}/__sandbox`,
+          timeScale: config.sandboxTimeScale,
+          now: () => clock.now(),
+          stateFile: sandboxStateFile(config.dataDir),
+        })
+      : undefined;
     const http = await buildHttpServer({
       config,
       adminToken: admin.token,
@@ -71,12 +113,18 @@ export async function createRuntime(
         }
       },
       ...(options.logStream ? { logStream: options.logStream } : {}),
+      ...(sandbox ? { sandbox: sandbox.plugin } : {}),
     });
     return {
       database,
       services,
       http,
+      sandbox,
       adminTokenFile: admin.file,
+      setPublicUrl: (url) => {
+        publicUrl = url.replace(/\/+$/, '');
+        sandbox?.setBaseUrl(`${publicUrl}/__sandbox`);
+      },
       close: async () => {
         await http.close();
         await database.close();

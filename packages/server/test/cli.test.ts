@@ -1,13 +1,17 @@
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { MIGRATION_NAMES } from '../src/db/migrate.js';
 import { backends, testDatabaseUrlFor } from './helpers/backends.js';
 import { type CliResult, cleanUpCli, makeTempDir, runCli, spawnCli } from './helpers/cli.js';
 
 /** Spawning costs ~1.5 s (tsx compiles on the fly); a first PGlite start in an empty directory ~5 s more. */
 const SPAWN_TIMEOUT = 60_000;
+const execFileAsync = promisify(execFile);
 
 afterAll(cleanUpCli);
 
@@ -188,6 +192,19 @@ describe('cli start', () => {
     const server = spawnCli(['start'], { cwd, env: { PORT: '0' } });
     try {
       const [, base] = await server.waitForStdout(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 50_000);
+      // The first embedded start sets up a demo on the sandbox and prints three lines to paste.
+      const [, tryIt] = await server.waitForStdout(
+        /Try it \(sandbox, in bash\):\n((?: {2}[^\n]+\n){3})/,
+        50_000,
+      );
+      const pasted = await execFileAsync('bash', ['-c', tryIt!], { cwd, timeout: 20_000 });
+      expect(JSON.parse(pasted.stdout)).toMatchObject({
+        status: 'paid',
+        channelCode: 'wx_native',
+        amount: 1,
+      });
+      expect(fileMode(path.join(cwd, 'data', 'demo.json'))).toBe(0o600);
+      expect(fileMode(path.join(cwd, 'data', 'sandbox.json'))).toBe(0o600);
       const health = await fetch(`${base}/health`);
       expect(health.status).toBe(200);
       expect(await health.json()).toEqual({ status: 'ok' });
@@ -211,7 +228,7 @@ describe('cli start', () => {
     }
 
     expect(fs.existsSync(path.join(cwd, 'data', 'paycenter.pid'))).toBe(false);
-    expect(expectSuccess(await runCli(['app', 'list'], { cwd }))).toBe('no apps yet\n');
+    expect(expectSuccess(await runCli(['app', 'list'], { cwd }))).toMatch(/^1\tactive\tDemo shop\t/);
   }, 90_000);
 });
 
@@ -220,7 +237,9 @@ describe('cli migrate', () => {
     'applies the migrations to a fresh embedded data dir, then finds nothing to do',
     async () => {
       const cwd = makeTempDir();
-      expect(expectSuccess(await runCli(['migrate'], { cwd }))).toBe('applied: 0001_initial\n');
+      expect(expectSuccess(await runCli(['migrate'], { cwd }))).toBe(
+        `applied: ${MIGRATION_NAMES.join(', ')}\n`,
+      );
       expect(expectSuccess(await runCli(['migrate'], { cwd }))).toBe('the database is up to date\n');
     },
     SPAWN_TIMEOUT,
@@ -242,7 +261,7 @@ describe('cli migrate', () => {
             PAYCENTER_MASTER_KEY: randomBytes(32).toString('base64'),
           },
         });
-        expect(expectSuccess(result)).toBe('applied: 0001_initial\n');
+        expect(expectSuccess(result)).toBe(`applied: ${MIGRATION_NAMES.join(', ')}\n`);
         // Nothing embedded was set up on the side.
         expect(fs.readdirSync(cwd)).toEqual([]);
       } finally {

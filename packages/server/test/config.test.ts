@@ -30,6 +30,7 @@ describe('loadConfig defaults', () => {
       masterKey: undefined,
       adminToken: undefined,
       sandbox: true,
+      sandboxTimeScale: 1,
       eventBusUrl: undefined,
       rateLimitPerMinute: 6000,
       bodyLimitBytes: 256 * 1024,
@@ -140,7 +141,11 @@ describe('loadConfig refuses bad values with a one-line ConfigError naming the v
     { name: 'PORT=70000', variable: 'PORT', env: { PORT: '70000' } },
     { name: 'PORT=80.5', variable: 'PORT', env: { PORT: '80.5' } },
     { name: 'PORT with a line break in it', variable: 'PORT', env: { PORT: '80\n80' } },
-    { name: 'LOG_LEVEL with a line break in it', variable: 'LOG_LEVEL', env: { LOG_LEVEL: 'info\nfake line' } },
+    {
+      name: 'LOG_LEVEL with a line break in it',
+      variable: 'LOG_LEVEL',
+      env: { LOG_LEVEL: 'info\nfake line' },
+    },
     {
       name: 'PAYCENTER_MASTER_KEY that is not base64',
       variable: 'PAYCENTER_MASTER_KEY',
@@ -168,6 +173,16 @@ describe('loadConfig refuses bad values with a one-line ConfigError naming the v
     },
     { name: 'PAYCENTER_SANDBOX=maybe', variable: 'PAYCENTER_SANDBOX', env: { PAYCENTER_SANDBOX: 'maybe' } },
     { name: 'LOG_LEVEL=loud', variable: 'LOG_LEVEL', env: { LOG_LEVEL: 'loud' } },
+    {
+      name: 'PAYCENTER_SANDBOX_TIME_SCALE=0',
+      variable: 'PAYCENTER_SANDBOX_TIME_SCALE',
+      env: { PAYCENTER_SANDBOX_TIME_SCALE: '0' },
+    },
+    {
+      name: 'PAYCENTER_SANDBOX_TIME_SCALE=fast',
+      variable: 'PAYCENTER_SANDBOX_TIME_SCALE',
+      env: { PAYCENTER_SANDBOX_TIME_SCALE: 'fast' },
+    },
     {
       name: 'EVENT_BUS_URL over http://',
       variable: 'EVENT_BUS_URL',

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEY_CACHE_MS } from '../src/apps/app.service.js';
 import { backends } from './helpers/backends.js';
 import {
   ADMIN_TOKEN,
@@ -119,6 +120,20 @@ describe.each(backends())('HTTP surface on %s', (backend) => {
       const revoked = await t.merchant(app.apiKey, 'POST', '/api/v1/orders', newOrder());
       expect([revoked.statusCode, revoked.json().error.code]).toEqual([401, 'unauthorized']);
       expect(await t.count('orders')).toBe(before);
+    });
+
+    it('notices a key revoked by another instance within the key cache time', async () => {
+      const app = await t.createApp();
+      expect((await t.merchant(app.apiKey, 'GET', '/api/v1/orders')).statusCode).toBe(200);
+      // Another instance (or the CLI) revokes it: this instance's cache still trusts the key briefly.
+      await t.runtime.database.db
+        .updateTable('api_keys')
+        .set({ revoked_at: t.clock.now() })
+        .where('app_id', '=', app.id)
+        .execute();
+      expect((await t.merchant(app.apiKey, 'GET', '/api/v1/orders')).statusCode).toBe(200);
+      t.clock.advance(API_KEY_CACHE_MS + 1);
+      expect((await t.merchant(app.apiKey, 'GET', '/api/v1/orders')).statusCode).toBe(401);
     });
 
     it('rate-limits per API key, not per app or globally', async () => {

@@ -23,6 +23,19 @@ export async function findChannel(db: Executor, id: string): Promise<ChannelRow 
   return db.selectFrom('channels').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+export async function findChannelForApp(
+  db: Executor,
+  appId: string,
+  code: string,
+): Promise<ChannelRow | undefined> {
+  return db
+    .selectFrom('channels')
+    .selectAll()
+    .where('app_id', '=', appId)
+    .where('code', '=', code)
+    .executeTakeFirst();
+}
+
 export async function listChannels(db: Executor, appId: string | undefined): Promise<ChannelRow[]> {
   let query = db.selectFrom('channels').selectAll();
   if (appId !== undefined) query = query.where('app_id', '=', appId);

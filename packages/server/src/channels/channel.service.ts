@@ -140,8 +140,21 @@ export class ChannelService {
 
   /** The decrypted credentials, for the channel clients. */
   async credentials(id: string): Promise<ChannelCredentials> {
-    const row = await this.#row(id);
+    return this.open(await this.#row(id));
+  }
+
+  open(row: ChannelRow): ChannelCredentials {
     return JSON.parse(this.secrets.open(row.config, CONFIG_PURPOSE)) as ChannelCredentials;
+  }
+
+  /** The app's channel of this code, enabled or not. */
+  async findForApp(appId: string, code: ChannelCode): Promise<ChannelRow | undefined> {
+    return repo.findChannelForApp(this.db, appId, code);
+  }
+
+  /** A channel by id, for callbacks, which name the channel in their URL. */
+  async find(id: string): Promise<ChannelRow | undefined> {
+    return isRowId(id) ? repo.findChannel(this.db, id) : undefined;
   }
 
   #seal(credentials: ChannelCredentials): string {

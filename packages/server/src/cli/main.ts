@@ -19,6 +19,7 @@ Usage:
   paycenter app create --name N --notify-url URL [--return-url URL] [--json]
   paycenter app list [--json]
   paycenter channel create --app ID --code CODE --config FILE.json [--fee-rate BPS] [--json]
+  paycenter demo                          a demo app with all ten channels on the sandbox (data/demo.json)
   paycenter version
 
 Configuration comes from the environment: DATABASE_URL (absent: embedded PGlite in
@@ -82,6 +83,21 @@ async function start(config: Config): Promise<void> {
       }`,
     ].join('\n'),
   );
+  runtime.setPublicUrl(base);
+  if (runtime.sandbox) {
+    const { createDemo, readDemo, tryItLines } = await import('../demo/demo.js');
+    let demo = readDemo(config.dataDir);
+    if (!demo && config.database.kind === 'pglite') {
+      demo = await createDemo(runtime.services, runtime.sandbox, base, config.dataDir);
+      console.log(
+        `  demo       created app ${demo.appId} with all ten channels on the sandbox (data/demo.json)`,
+      );
+    }
+    if (demo)
+      console.log(
+        ['', 'Try it (sandbox, in bash):', ...tryItLines(demo, base).map((l) => `  ${l}`), ''].join('\n'),
+      );
+  }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -190,6 +206,31 @@ async function main(argv: string[]): Promise<void> {
         }),
       );
       print(json, channel, [`channel ${channel.id} created: ${channel.code} for app ${channel.appId}`]);
+      return;
+    }
+    case 'demo': {
+      if (!config.sandbox) throw new UsageError('the demo runs on the sandbox: set PAYCENTER_SANDBOX=true');
+      const [{ createDemo, readDemo, tryItLines }, { sandboxStateFile }, { createSandbox }] =
+        await Promise.all([import('../demo/demo.js'), loadRuntime(), import('paycenter-sandbox')]);
+      const existing = readDemo(config.dataDir);
+      const demo =
+        existing ??
+        (await withServices(config, (services) =>
+          createDemo(
+            services,
+            createSandbox({
+              baseUrl: `${config.publicUrl}/__sandbox`,
+              stateFile: sandboxStateFile(config.dataDir),
+            }),
+            config.publicUrl,
+            config.dataDir,
+          ),
+        ));
+      print(json, demo, [
+        `${existing ? 'demo app' : 'created demo app'} ${demo.appId} with all ten channels on the sandbox (data/demo.json)`,
+        'Start paycenter, then try it (in bash):',
+        ...tryItLines(demo, config.publicUrl).map((l) => `  ${l}`),
+      ]);
       return;
     }
     default:

@@ -12,6 +12,8 @@ export interface Config {
   masterKey: Buffer | undefined;
   adminToken: string | undefined;
   sandbox: boolean;
+  /** Scales the sandbox's callback retry delays (1 = the providers' real schedules). */
+  sandboxTimeScale: number;
   eventBusUrl: string | undefined;
   /** Requests per minute per API key on the merchant API; 0 turns the limit off. */
   rateLimitPerMinute: number;
@@ -45,6 +47,16 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(name, `must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
   }
   return Number(raw);
+}
+
+function positiveNumber(env: Env, name: string, fallback: number): number {
+  const raw = nonEmpty(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d*\.?\d+(e-?\d+)?$/i.test(raw) || !Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(name, `must be a positive number (got ${JSON.stringify(raw)})`);
+  }
+  return value;
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -124,6 +136,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     masterKey,
     adminToken,
     sandbox: boolean(env, 'PAYCENTER_SANDBOX', database.kind === 'pglite'),
+    sandboxTimeScale: positiveNumber(env, 'PAYCENTER_SANDBOX_TIME_SCALE', 1),
     eventBusUrl: url(env, 'EVENT_BUS_URL', ['amqp:', 'amqps:']),
     rateLimitPerMinute: integer(env, 'PAYCENTER_RATE_LIMIT', 6000, 0, 10_000_000),
     bodyLimitBytes: integer(env, 'PAYCENTER_BODY_LIMIT', 256 * 1024, 1024, 64 * 1024 * 1024),

@@ -8,7 +8,8 @@ const migrations: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
-export const LATEST_MIGRATION = Object.keys(migrations).sort().at(-1) as string;
+/** Every migration this build knows, in the order they apply. */
+export const MIGRATION_NAMES: readonly string[] = Object.keys(migrations).sort();
 
 export async function migrateToLatest<T>(db: Kysely<T>): Promise<string[]> {
   const migrator = new Migrator({ db: db as Kysely<unknown>, provider });

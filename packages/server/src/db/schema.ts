@@ -178,3 +178,4 @@ export type AppRow = Selectable<AppsTable>;
 export type ChannelRow = Selectable<ChannelsTable>;
 export type OrderRow = Selectable<OrdersTable>;
 export type NewOrder = Insertable<OrdersTable>;
+export type AttemptRow = Selectable<AttemptsTable>;

@@ -2,10 +2,14 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { appRoutes } from '../apps/app.routes.js';
 import type { AppService } from '../apps/app.service.js';
+import { attemptRoutes } from '../attempts/attempt.routes.js';
+import type { SubmitService } from '../attempts/submit.service.js';
+import { callbackRoutes } from '../callbacks/callback.routes.js';
+import type { CallbackService } from '../callbacks/callback.service.js';
 import { channelRoutes } from '../channels/channel.routes.js';
 import type { ChannelService } from '../channels/channel.service.js';
 import type { Config } from '../config/config.js';
@@ -25,6 +29,10 @@ export interface HttpDependencies {
   apps: AppService;
   channels: ChannelService;
   orders: OrderService;
+  submissions: SubmitService;
+  callbacks: CallbackService;
+  /** The provider sandbox, mounted at /__sandbox when enabled. */
+  sandbox?: FastifyPluginAsync;
   /** `/ready`: the database answers and is migrated. */
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
   /** Where logs go; tests capture them. */
@@ -146,9 +154,13 @@ export async function buildHttpServer(deps: HttpDependencies): Promise<FastifyIn
         });
       }
       await merchant.register(orderRoutes, { orders: deps.orders });
+      await merchant.register(attemptRoutes, { submissions: deps.submissions });
     },
     { prefix: '/api/v1' },
   );
+
+  await app.register(callbackRoutes, { callbacks: deps.callbacks });
+  if (deps.sandbox) await app.register(deps.sandbox, { prefix: '/__sandbox' });
 
   return app;
 }

@@ -90,3 +90,40 @@ export async function closeWaitingOrder(
     .returningAll()
     .executeTakeFirst();
 }
+
+/**
+ * `waiting → paid`, or `closed → paid` when money arrived for an order we had already closed: the
+ * payer paid, and that is the truth. No row back means someone else moved the order first.
+ */
+export async function markOrderPaid(
+  trx: Transaction<DB>,
+  id: string,
+  from: 'waiting' | 'closed',
+  values: { attemptId: string; channelCode: string; paidAt: Date; now: Date },
+): Promise<OrderRow | undefined> {
+  return trx
+    .updateTable('orders')
+    .set({
+      status: 'paid',
+      paid_attempt_id: values.attemptId,
+      channel_code: values.channelCode,
+      paid_at: values.paidAt,
+      updated_at: values.now,
+    })
+    .where('id', '=', id)
+    .where('status', '=', from)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function findOrderByIdForUpdate(
+  trx: Transaction<DB>,
+  id: string,
+): Promise<OrderRow | undefined> {
+  return trx.selectFrom('orders').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+/** Holds the order against a concurrent close while an attempt is added. */
+export async function findOrderByIdForShare(trx: Transaction<DB>, id: string): Promise<OrderRow | undefined> {
+  return trx.selectFrom('orders').selectAll().where('id', '=', id).forShare().executeTakeFirst();
+}

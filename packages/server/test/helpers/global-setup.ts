@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import type { Backend } from './backends.js';
@@ -14,6 +16,12 @@ declare module 'vitest' {
  * at TEST_DATABASE_URL. On CI an unreachable PostgreSQL is a failure, not a skip.
  */
 export default async function setup(project: TestProject): Promise<void> {
+  // Child processes (the CLI tests) load the sandbox package from its build, as an installed paycenter does.
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-b', new URL('../../../sandbox', import.meta.url).pathname], {
+    stdio: 'inherit',
+  });
+
   const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const backends: Backend[] = ['pglite'];
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });

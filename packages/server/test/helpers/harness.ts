@@ -1,4 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { LightMyRequestResponse } from 'fastify';
 import { type Clock, ManualClock } from '../../src/clock.js';
@@ -27,10 +30,13 @@ export interface TestApp {
 export async function startTestApp(
   backend: Backend,
   env: Record<string, string> = {},
-  options: { clock?: Clock } = {},
+  /** `listen`: serve on a loopback port, for tests where the sandbox calls paycenter back. */
+  options: { clock?: Clock; listen?: boolean } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock('2026-03-01T08:00:00.000Z');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paycenter-test-'));
   const config = loadConfig({
+    PAYCENTER_DATA_DIR: dataDir,
     PAYCENTER_MASTER_KEY: randomBytes(32).toString('base64'),
     PAYCENTER_ADMIN_TOKEN: ADMIN_TOKEN,
     LOG_LEVEL: 'debug',
@@ -43,6 +49,10 @@ export async function startTestApp(
   });
   const database = await createTestDatabase(backend);
   const runtime = await createRuntime(config, { database, clock: options.clock ?? clock, logStream });
+  if (options.listen) {
+    const address = await runtime.http.listen({ host: '127.0.0.1', port: 0 });
+    runtime.setPublicUrl(address);
+  }
   const send = (headers: Record<string, string>, method: string, url: string, body?: unknown) =>
     runtime.http.inject({
       method: method as 'GET',
@@ -73,7 +83,10 @@ export async function startTestApp(
         .executeTakeFirstOrThrow();
       return Number(row.n);
     },
-    close: () => runtime.close(),
+    close: async () => {
+      await runtime.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
   };
   return app;
 }

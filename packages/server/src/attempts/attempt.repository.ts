@@ -1,0 +1,110 @@
+import type { Transaction } from 'kysely';
+import type { Executor } from '../apps/app.repository.js';
+import type { AttemptStatus, DB, DisplayMode } from '../db/schema.js';
+
+export async function insertAttempt(
+  trx: Transaction<DB>,
+  values: { orderId: string; channelId: string; channelCode: string; no: string; amount: number; now: Date },
+) {
+  return trx
+    .insertInto('attempts')
+    .values({
+      order_id: values.orderId,
+      channel_id: values.channelId,
+      channel_code: values.channelCode,
+      no: values.no,
+      amount: values.amount,
+      created_at: values.now,
+      updated_at: values.now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function findAttemptByNo(db: Executor, no: string) {
+  return db.selectFrom('attempts').selectAll().where('no', '=', no).executeTakeFirst();
+}
+
+export async function findAttemptForUpdate(trx: Transaction<DB>, id: string) {
+  return trx.selectFrom('attempts').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export async function findAttempt(db: Executor, orderId: string, id: string) {
+  return db
+    .selectFrom('attempts')
+    .selectAll()
+    .where('id', '=', id)
+    .where('order_id', '=', orderId)
+    .executeTakeFirst();
+}
+
+export async function listAttempts(db: Executor, orderId: string) {
+  return db.selectFrom('attempts').selectAll().where('order_id', '=', orderId).orderBy('id').execute();
+}
+
+/** Records what the channel asked the payer to do; only while the attempt is still waiting. */
+export async function setAttemptDisplay(
+  db: Executor,
+  id: string,
+  mode: DisplayMode,
+  content: string,
+  now: Date,
+) {
+  return db
+    .updateTable('attempts')
+    .set({ display_mode: mode, display_content: content, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'waiting')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** `waiting → failed`: the channel refused the submission or could not be reached. */
+export async function failWaitingAttempt(
+  db: Executor,
+  id: string,
+  failure: { code: string; message: string },
+  now: Date,
+) {
+  return db
+    .updateTable('attempts')
+    .set({ status: 'failed', failure_code: failure.code, failure_message: failure.message, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'waiting')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** `from → paid`, guarded by the status read under the row lock. */
+export async function markAttemptPaid(
+  trx: Transaction<DB>,
+  id: string,
+  from: AttemptStatus,
+  values: { channelTradeNo: string | null; payerId: string | null; paidAt: Date; raw: unknown; now: Date },
+) {
+  return trx
+    .updateTable('attempts')
+    .set({
+      status: 'paid',
+      channel_trade_no: values.channelTradeNo,
+      payer_id: values.payerId,
+      paid_at: values.paidAt,
+      raw_callback: JSON.stringify(values.raw),
+      updated_at: values.now,
+    })
+    .where('id', '=', id)
+    .where('status', '=', from)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** `waiting → closed`: the channel says this payment can no longer be paid. */
+export async function closeWaitingAttempt(trx: Transaction<DB>, id: string, now: Date) {
+  return trx
+    .updateTable('attempts')
+    .set({ status: 'closed', closed_at: now, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'waiting')
+    .returningAll()
+    .executeTakeFirst();
+}
