@@ -17,6 +17,13 @@ const BENCHMARKS = new Map<string, Benchmark>([
       load: () => import('./orders.js'),
     },
   ],
+  [
+    'callbacks',
+    {
+      summary: 'verified payment callbacks applied per second, against the crypto and the SQL alone',
+      load: () => import('./callbacks.js'),
+    },
+  ],
 ]);
 
 function usage(): string {
