@@ -10,6 +10,7 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     'time-scale': { type: 'string', default: '1' },
     'public-url': { type: 'string' },
+    'state-file': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -18,9 +19,11 @@ if (values.help) {
   console.log(`paycenter-sandbox — simulated WeChat Pay v3 and Alipay
 
 Usage: paycenter-sandbox [--port 9090] [--host 127.0.0.1] [--time-scale 1] [--public-url http://host:port]
+                         [--state-file sandbox.json]
 
   --time-scale   multiplies the providers' callback retry delays (0.01: a 15 s retry after 0.15 s)
-  --public-url   where merchants reach the sandbox (default http://<host>:<port>)`);
+  --public-url   where merchants reach the sandbox (default http://<host>:<port>)
+  --state-file   keep the simulated merchants (their keys) in this file across restarts`);
   process.exit(0);
 }
 
@@ -36,7 +39,12 @@ if (!Number.isFinite(timeScale) || timeScale <= 0) {
 }
 
 const publicUrl = values['public-url']?.replace(/\/+$/, '');
-const sandbox = createSandbox({ timeScale, ...(publicUrl ? { baseUrl: `${publicUrl}/__sandbox` } : {}) });
+const stateFile = values['state-file'];
+const sandbox = createSandbox({
+  timeScale,
+  ...(publicUrl ? { baseUrl: `${publicUrl}/__sandbox` } : {}),
+  ...(stateFile ? { stateFile } : {}),
+});
 const app = Fastify({ logger: { level: 'info' } });
 await app.register(sandbox.plugin, { prefix: '/__sandbox' });
 const address = await app.listen({ host: values.host, port });
