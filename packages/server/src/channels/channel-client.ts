@@ -148,3 +148,28 @@ export class CallbackRejected extends Error {
     this.name = 'CallbackRejected';
   }
 }
+
+const PROVIDER_NAMES: Record<Provider, string> = { wechatpay: 'WeChat Pay', alipay: 'Alipay' };
+
+function isTimeout(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; typeof e === 'object' && e !== null && depth < 4; depth++) {
+    const { name, code, cause } = e as { name?: unknown; code?: unknown; cause?: unknown };
+    if (name === 'TimeoutError' || name === 'AbortError') return true;
+    if (typeof code === 'string' && (code.endsWith('_TIMEOUT') || code === 'ETIMEDOUT')) return true;
+    e = cause;
+  }
+  return false;
+}
+
+/** No (valid) answer came back: `TIMEOUT` or `NETWORK_ERROR`, the transport's error kept as the cause. */
+export function channelUnreachable(provider: Provider, error: unknown): ChannelError {
+  const timeout = isTimeout(error);
+  const detail = error instanceof Error ? error.message : String(error);
+  return new ChannelError(
+    provider,
+    'unreachable',
+    timeout ? 'TIMEOUT' : 'NETWORK_ERROR',
+    `${PROVIDER_NAMES[provider]} ${timeout ? 'did not answer in time' : 'could not be reached'}: ${detail}`,
+    { cause: error },
+  );
+}

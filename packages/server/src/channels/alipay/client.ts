@@ -8,6 +8,7 @@ import {
   ChannelError,
   type CreatedPayment,
   type CreatePaymentInput,
+  channelUnreachable,
   type RefundInput,
   type RefundSnapshot,
   type TradeSnapshot,
@@ -96,28 +97,6 @@ function tradeState(status: string | null): TradeState {
     );
   }
   return state;
-}
-
-function isTimeout(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; typeof e === 'object' && e !== null && depth < 4; depth++) {
-    const { name, code, cause } = e as { name?: unknown; code?: unknown; cause?: unknown };
-    if (name === 'TimeoutError' || name === 'AbortError') return true;
-    if (typeof code === 'string' && (code.endsWith('_TIMEOUT') || code === 'ETIMEDOUT')) return true;
-    e = cause;
-  }
-  return false;
-}
-
-function unreachable(error: unknown): ChannelError {
-  const timeout = isTimeout(error);
-  const detail = error instanceof Error ? error.message : String(error);
-  return new ChannelError(
-    'alipay',
-    'unreachable',
-    timeout ? 'TIMEOUT' : 'NETWORK_ERROR',
-    `Alipay ${timeout ? 'did not answer in time' : 'could not be reached'}: ${detail}`,
-    { cause: error },
-  );
 }
 
 /** A gateway answer that is not a success: `sub_code`/`sub_msg` when given, else `code`/`msg`. */
@@ -470,7 +449,7 @@ export class AlipayClient implements ChannelClient {
         body: encodeForm(params),
       });
     } catch (error) {
-      throw unreachable(error);
+      throw channelUnreachable('alipay', error);
     }
     if (response.status < 200 || response.status >= 300) {
       throw new ChannelError(

@@ -8,6 +8,7 @@ import {
   ChannelError,
   type CreatedPayment,
   type CreatePaymentInput,
+  channelUnreachable,
   type RefundInput,
   type RefundSnapshot,
   type RefundState,
@@ -91,27 +92,6 @@ export function wechatPayText(text: string, max: number): string {
     if (kept.length === max) break;
   }
   return kept.join('').trim();
-}
-
-function isTimeout(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; isObject(e) && depth < 4; e = e.cause, depth++) {
-    const { name, code } = e as { name?: unknown; code?: unknown };
-    if (name === 'TimeoutError' || name === 'AbortError') return true;
-    if (typeof code === 'string' && (code.endsWith('_TIMEOUT') || code === 'ETIMEDOUT')) return true;
-  }
-  return false;
-}
-
-function unreachable(error: unknown): ChannelError {
-  const timeout = isTimeout(error);
-  const detail = error instanceof Error ? error.message : String(error);
-  return new ChannelError(
-    'wechatpay',
-    'unreachable',
-    timeout ? 'TIMEOUT' : 'NETWORK_ERROR',
-    `WeChat Pay ${timeout ? 'did not answer in time' : 'could not be reached'}: ${detail}`,
-    { cause: error },
-  );
 }
 
 function hasSignatureHeaders(headers: Readonly<Record<string, string>>): boolean {
@@ -476,7 +456,7 @@ export class WechatPayClient implements ChannelClient {
         ...(text === undefined ? {} : { body: text }),
       });
     } catch (error) {
-      throw unreachable(error);
+      throw channelUnreachable('wechatpay', error);
     }
     const ok = response.status >= 200 && response.status < 300;
     if (ok || hasSignatureHeaders(response.headers)) this.#verify(response);
