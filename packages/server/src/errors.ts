@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   order_has_open_attempts: 409,
   channel_exists: 409,
   channel_in_use: 409,
+  notify_task_delivered: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

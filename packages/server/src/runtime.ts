@@ -14,7 +14,12 @@ import { SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/database.js';
 import { isMigrated, migrateToLatest } from './db/migrate.js';
 import { buildHttpServer } from './http/server.js';
+import { NotifyDispatcher } from './notify/dispatcher.js';
+import { NotifyService } from './notify/notify.service.js';
+import { configureDefaultNotifySchedule } from './notify/schedule.js';
+import { WakeupBus } from './notify/wakeup.js';
 import { OrderService } from './orders/order.service.js';
+import { onOrderChange } from './realtime/order-changes.js';
 
 export interface Services {
   apps: AppService;
@@ -22,6 +27,7 @@ export interface Services {
   orders: OrderService;
   submissions: SubmitService;
   callbacks: CallbackService;
+  notify: NotifyService;
 }
 
 /** Where channels and browsers reach this instance; known for sure only once it listens (PORT=0). */
@@ -33,7 +39,7 @@ export function createServices(
   database: Database,
   masterKey: Buffer,
   clock: Clock,
-  options: { urls?: PublicUrl; transport?: HttpTransport } = {},
+  options: { urls?: PublicUrl; transport?: HttpTransport; wakeup?: WakeupBus } = {},
 ): Services {
   const secrets = new SecretBox(masterKey);
   const channels = new ChannelService(database.db, secrets, clock);
@@ -45,6 +51,7 @@ export function createServices(
     orders: new OrderService(database.db, clock),
     submissions: new SubmitService(database.db, channels, clients, clock, urls),
     callbacks: new CallbackService(database.db, channels, clients, clock),
+    notify: new NotifyService(database.db, clock, options.wakeup),
   };
 }
 
@@ -66,6 +73,8 @@ export interface Runtime {
   readonly adminTokenFile: string | undefined;
   /** The in-process provider sandbox, when PAYCENTER_SANDBOX is on. */
   readonly sandbox: Sandbox | undefined;
+  /** The webhook dispatcher; running when the runtime was created with `workers: true`. */
+  readonly dispatcher: NotifyDispatcher;
   /** Sets the public base URL once the real address is known (PORT=0 without PAYCENTER_PUBLIC_URL). */
   setPublicUrl(url: string): void;
   close(): Promise<void>;
@@ -77,7 +86,13 @@ export interface Runtime {
  */
 export async function createRuntime(
   config: Config,
-  options: { clock?: Clock; database?: Database; logStream?: NodeJS.WritableStream } = {},
+  options: {
+    clock?: Clock;
+    database?: Database;
+    logStream?: NodeJS.WritableStream;
+    /** Run the background workers (webhook delivery). `paycenter start` does; tests choose. */
+    workers?: boolean;
+  } = {},
 ): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   let publicUrl = config.publicUrl;
@@ -87,7 +102,14 @@ export async function createRuntime(
   const database = options.database ?? (await openConfiguredDatabase(config));
   try {
     await migrateToLatest(database.db);
-    const services = createServices(database, masterKey, clock, { urls });
+    configureDefaultNotifySchedule(config.notifySchedule);
+    // Cross-instance wake-ups go through PostgreSQL; embedded mode is one process.
+    const wakeup = new WakeupBus({
+      connectionString: config.database.kind === 'postgres' ? config.database.url : undefined,
+    });
+    const services = createServices(database, masterKey, clock, { urls, wakeup });
+    // Every committed order change writes a webhook task: try it now, not at the next poll.
+    const stopWaking = onOrderChange(database.db, () => wakeup.wake());
     const sandbox = config.sandbox
       ? (await import('paycenter-sandbox')).createSandbox({
           baseUrl: `${publicUrl}/__sandbox`,
@@ -115,11 +137,24 @@ export async function createRuntime(
       ...(options.logStream ? { logStream: options.logStream } : {}),
       ...(sandbox ? { sandbox: sandbox.plugin } : {}),
     });
+    const dispatcher = new NotifyDispatcher(
+      {
+        db: database.db,
+        clock,
+        webhookSecret: (appId) => services.apps.webhookSecret(appId),
+        wakeup,
+        logger: http.log.child({ worker: 'notify' }),
+      },
+      { allowPrivate: config.notifyAllowPrivate },
+    );
+    await wakeup.start();
+    if (options.workers) dispatcher.start();
     return {
       database,
       services,
       http,
       sandbox,
+      dispatcher,
       adminTokenFile: admin.file,
       setPublicUrl: (url) => {
         publicUrl = url.replace(/\/+$/, '');
@@ -127,6 +162,9 @@ export async function createRuntime(
       },
       close: async () => {
         await http.close();
+        await dispatcher.close();
+        stopWaking();
+        await wakeup.stop();
         await database.close();
       },
     };

@@ -31,6 +31,8 @@ describe('loadConfig defaults', () => {
       adminToken: undefined,
       sandbox: true,
       sandboxTimeScale: 1,
+      notifySchedule: null,
+      notifyAllowPrivate: true,
       eventBusUrl: undefined,
       rateLimitPerMinute: 6000,
       bodyLimitBytes: 256 * 1024,

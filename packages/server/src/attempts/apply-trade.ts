@@ -5,6 +5,7 @@ import type { DB } from '../db/schema.js';
 import { recordEvent } from '../events/event.repository.js';
 import * as orderRepo from '../orders/order.repository.js';
 import { toOrderView } from '../orders/order.service.js';
+import { announceOrderChange } from '../realtime/order-changes.js';
 import * as repo from './attempt.repository.js';
 import { toAttemptView } from './attempt.view.js';
 
@@ -34,6 +35,9 @@ export type ApplyResult =
  *
  * Locks: the order first, then the attempt (the same order as closing an order), so concurrent
  * reports and closes queue instead of deadlocking.
+ *
+ * After the commit (never inside the transaction) an applied change is announced to this process's
+ * live-status feed (`realtime/order-changes.ts`), which tells the paying browsers.
  */
 export async function applyTrade(
   db: Kysely<DB>,
@@ -51,7 +55,7 @@ export async function applyTrade(
   }
   const now = clock.now();
 
-  return db.transaction().execute(async (trx): Promise<ApplyResult> => {
+  const outcome = await db.transaction().execute(async (trx): Promise<ApplyResult> => {
     const order = await orderRepo.findOrderByIdForUpdate(trx, found.order_id);
     const attempt = await repo.findAttemptForUpdate(trx, found.id);
     if (!order || !attempt) throw new Error(`attempt ${found.id} or its order vanished`);
@@ -109,4 +113,6 @@ export async function applyTrade(
     });
     return { result: 'applied', change: 'duplicate_paid', taskIds: [taskId] };
   });
+  if (outcome.result === 'applied') announceOrderChange(db, found.order_id);
+  return outcome;
 }

@@ -14,7 +14,8 @@ const loadRuntime = () => import('../runtime.js');
 const USAGE = `paycenter ${VERSION} — self-hosted payment center for WeChat Pay and Alipay
 
 Usage:
-  paycenter start                         run the HTTP API (migrates the database first)
+  paycenter start [--role all|api|worker] run paycenter (migrates the database first): the HTTP API and
+                                          the workers (all, the default), the API alone, or the workers alone
   paycenter migrate                       apply pending database migrations
   paycenter app create --name N --notify-url URL [--return-url URL] [--json]
   paycenter app list [--json]
@@ -61,9 +62,30 @@ function print(json: boolean, value: unknown, lines: string[]): void {
   console.log(json ? JSON.stringify(value, null, 2) : lines.join('\n'));
 }
 
-async function start(config: Config): Promise<void> {
+type Role = 'all' | 'api' | 'worker';
+
+async function start(config: Config, role: Role): Promise<void> {
   const { createRuntime } = await loadRuntime();
-  const runtime = await createRuntime(config);
+  const runtime = await createRuntime(config, { workers: role !== 'api' });
+  const stopOn = (signal: NodeJS.Signals) =>
+    process.once(signal, () => {
+      runtime.http.log.info({ signal }, 'shutting down');
+      runtime.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(
+            `paycenter: shutting down failed: ${error instanceof Error ? error.message : String(error)}`,
+          );
+          process.exit(1);
+        },
+      );
+    });
+  stopOn('SIGINT');
+  stopOn('SIGTERM');
+  if (role === 'worker') {
+    console.log(`paycenter ${VERSION} worker running (webhook delivery) on ${runtime.database.description}`);
+    return;
+  }
   const address = await runtime.http.listen({ host: config.host, port: config.port });
   // With PORT=0 the real port is known only now.
   const base =
@@ -98,23 +120,6 @@ async function start(config: Config): Promise<void> {
         ['', 'Try it (sandbox, in bash):', ...tryItLines(demo, base).map((l) => `  ${l}`), ''].join('\n'),
       );
   }
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    runtime.http.log.info({ signal }, 'shutting down');
-    try {
-      await runtime.close();
-    } catch (error) {
-      console.error(
-        `paycenter: shutting down failed: ${error instanceof Error ? error.message : String(error)}`,
-      );
-      process.exit(1);
-    }
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -130,6 +135,7 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string' },
       'fee-rate': { type: 'string' },
       json: { type: 'boolean', default: false },
+      role: { type: 'string', default: 'all' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -145,8 +151,12 @@ async function main(argv: string[]): Promise<void> {
   const json = values.json === true;
   const config = loadConfig();
   switch (`${command} ${sub ?? ''}`.trim()) {
-    case 'start':
-      return start(config);
+    case 'start': {
+      const role = values.role as string;
+      if (role !== 'all' && role !== 'api' && role !== 'worker')
+        throw new UsageError('--role must be all, api or worker');
+      return start(config, role);
+    }
     case 'migrate': {
       const [{ openConfiguredDatabase }, { migrateToLatest }] = await Promise.all([
         loadRuntime(),

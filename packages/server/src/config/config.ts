@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseNotifySchedule } from '../notify/schedule.js';
 
 /** Everything paycenter reads from its environment, validated once at start-up. */
 export interface Config {
@@ -15,6 +16,10 @@ export interface Config {
   /** Scales the sandbox's callback retry delays (1 = the providers' real schedules). */
   sandboxTimeScale: number;
   eventBusUrl: string | undefined;
+  /** The webhook retry schedule of apps without their own (seconds after each try); null: the built-in one. */
+  notifySchedule: number[] | null;
+  /** Deliver webhooks to loopback and private addresses (the sandbox demo's receiver is local). */
+  notifyAllowPrivate: boolean;
   /** Requests per minute per API key on the merchant API; 0 turns the limit off. */
   rateLimitPerMinute: number;
   bodyLimitBytes: number;
@@ -57,6 +62,12 @@ function positiveNumber(env: Env, name: string, fallback: number): number {
     throw new ConfigError(name, `must be a positive number (got ${JSON.stringify(raw)})`);
   }
   return value;
+}
+
+function notifySchedule(env: Env): number[] | null {
+  const raw = nonEmpty(env, 'PAYCENTER_NOTIFY_SCHEDULE');
+  if (raw === undefined) return null;
+  return [...parseNotifySchedule(raw, (message) => new ConfigError('PAYCENTER_NOTIFY_SCHEDULE', message))];
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -120,6 +131,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (adminToken !== undefined && adminToken.length < 24) {
     throw new ConfigError('PAYCENTER_ADMIN_TOKEN', 'must be at least 24 characters long');
   }
+  const sandbox = boolean(env, 'PAYCENTER_SANDBOX', database.kind === 'pglite');
   const logLevel = (nonEmpty(env, 'LOG_LEVEL') ?? 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(
@@ -135,9 +147,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     publicUrl,
     masterKey,
     adminToken,
-    sandbox: boolean(env, 'PAYCENTER_SANDBOX', database.kind === 'pglite'),
+    sandbox,
     sandboxTimeScale: positiveNumber(env, 'PAYCENTER_SANDBOX_TIME_SCALE', 1),
     eventBusUrl: url(env, 'EVENT_BUS_URL', ['amqp:', 'amqps:']),
+    notifySchedule: notifySchedule(env),
+    notifyAllowPrivate: boolean(env, 'PAYCENTER_NOTIFY_ALLOW_PRIVATE', sandbox),
     rateLimitPerMinute: integer(env, 'PAYCENTER_RATE_LIMIT', 6000, 0, 10_000_000),
     bodyLimitBytes: integer(env, 'PAYCENTER_BODY_LIMIT', 256 * 1024, 1024, 64 * 1024 * 1024),
     logLevel,

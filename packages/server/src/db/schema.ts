@@ -137,6 +137,7 @@ export interface NotifyTasksTable {
   max_attempts: number;
   next_attempt_at: Timestamp;
   locked_until: Date | null;
+  locked_by: string | null;
   last_error: string | null;
   delivered_at: Date | null;
   created_at: Timestamp;

@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { DB, EventType } from '../db/schema.js';
-import { DEFAULT_NOTIFY_SCHEDULE, fillNotifyUrl, maxAttemptsOf } from '../notify/schedule.js';
+import { defaultNotifySchedule, fillNotifyUrl, maxAttemptsOf } from '../notify/schedule.js';
 
 export interface RecordedEvent {
   eventId: string;
@@ -48,7 +48,7 @@ export async function recordEvent(
       event_id: event.id,
       app_id: input.appId,
       url: fillNotifyUrl(input.notifyUrl ?? app.notify_url, input.channel),
-      max_attempts: maxAttemptsOf(app.notify_schedule ?? DEFAULT_NOTIFY_SCHEDULE),
+      max_attempts: maxAttemptsOf(app.notify_schedule ?? defaultNotifySchedule()),
       next_attempt_at: input.now,
       created_at: input.now,
       updated_at: input.now,

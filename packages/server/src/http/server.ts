@@ -16,6 +16,8 @@ import type { Config } from '../config/config.js';
 import { randomBase62 } from '../crypto/tokens.js';
 import { AppError } from '../errors.js';
 import { loggerOptions } from '../logger.js';
+import { adminNotifyRoutes, notifyRoutes } from '../notify/notify.routes.js';
+import type { NotifyService } from '../notify/notify.service.js';
 import { orderRoutes } from '../orders/order.routes.js';
 import type { OrderService } from '../orders/order.service.js';
 import { VERSION } from '../version.js';
@@ -31,6 +33,7 @@ export interface HttpDependencies {
   orders: OrderService;
   submissions: SubmitService;
   callbacks: CallbackService;
+  notify: NotifyService;
   /** The provider sandbox, mounted at /__sandbox when enabled. */
   sandbox?: FastifyPluginAsync;
   /** `/ready`: the database answers and is migrated. */
@@ -132,6 +135,7 @@ export async function buildHttpServer(deps: HttpDependencies): Promise<FastifyIn
       admin.addHook('onRequest', adminAuth(deps.adminToken));
       await admin.register(appRoutes, { apps: deps.apps });
       await admin.register(channelRoutes, { channels: deps.channels });
+      await admin.register(adminNotifyRoutes, { notify: deps.notify });
     },
     { prefix: '/admin-api' },
   );
@@ -155,6 +159,7 @@ export async function buildHttpServer(deps: HttpDependencies): Promise<FastifyIn
       }
       await merchant.register(orderRoutes, { orders: deps.orders });
       await merchant.register(attemptRoutes, { submissions: deps.submissions });
+      await merchant.register(notifyRoutes, { notify: deps.notify });
     },
     { prefix: '/api/v1' },
   );

@@ -6,6 +6,7 @@ import { newClientToken } from '../crypto/tokens.js';
 import type { DB, OrderRow, OrderStatus } from '../db/schema.js';
 import { AppError, invalidRequest, notFound } from '../errors.js';
 import { recordEvent } from '../events/event.repository.js';
+import { announceOrderChange } from '../realtime/order-changes.js';
 import { checkHttpUrl, isRowId } from '../validation.js';
 import * as repo from './order.repository.js';
 
@@ -213,6 +214,7 @@ export class OrderService {
   async close(principal: MerchantPrincipal, id: string): Promise<OrderView> {
     if (!isRowId(id)) throw notFound('order');
     const now = this.clock.now();
+    let changed = false;
     const row = await this.db.transaction().execute(async (trx) => {
       const order = await repo.findOrderForUpdate(trx, principal.appId, id);
       if (!order) throw notFound('order');
@@ -237,8 +239,11 @@ export class OrderService {
         channel: { channelId: null, channelCode: closed.channel_code },
         now,
       });
+      changed = true;
       return closed;
     });
+    // After the commit: the paying browser's live status hears of the close.
+    if (changed) announceOrderChange(this.db, row.id);
     return toOrderView(row);
   }
 }
