@@ -119,10 +119,12 @@ export class CallbackDispatcher {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  close(): void {
+  /** Sends nothing more and waits for the tries in flight, so no request outlives the sandbox. */
+  async close(): Promise<void> {
     this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+    await Promise.allSettled([...this.#inFlight]);
     this.#settleIfIdle();
   }
 
@@ -178,7 +180,7 @@ export class CallbackDispatcher {
       at: this.#options.now().toISOString(),
     });
     if (this.deliveries.length > HISTORY_LIMIT) this.deliveries.shift();
-    if (duplicate) return;
+    if (duplicate || this.#closed) return;
     if (acknowledged) {
       record.state = 'acknowledged';
       return;

@@ -196,6 +196,8 @@ export class Sandbox {
       deliveries: this.callbacks.deliveries.slice(-200),
     }));
 
-    app.addHook('onClose', async () => this.callbacks.close());
+    // Before the server stops: a callback in flight to the same server must finish while it still answers,
+    // or its connection would keep the closing server waiting.
+    app.addHook('preClose', async () => this.callbacks.close());
   };
 }
