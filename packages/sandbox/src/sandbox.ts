@@ -3,7 +3,9 @@ import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { CallbackDispatcher, type CallbackMode } from './callbacks.js';
 import { Ledger, type Provider, paymentView } from './ledger.js';
+import { DemoMerchant, type DemoMerchantOptions } from './merchant/merchant.js';
 import { type ProviderSimulator, type SandboxContext, SandboxError } from './provider.js';
+import { walletRoutes } from './wallet/wallet.js';
 
 export interface SandboxOptions {
   /** Where the sandbox is reachable, ending in `/__sandbox`; by default taken from each request's Host. */
@@ -16,6 +18,11 @@ export interface SandboxOptions {
    * configured against the sandbox keep working. Payments are not kept.
    */
   stateFile?: string;
+  /**
+   * The demo merchant at `/merchant/return` and `/merchant/webhooks`: where it learns the demo app's
+   * webhook secret, to verify the signed return URL and the webhooks.
+   */
+  demoMerchant?: DemoMerchantOptions;
 }
 
 export type SimulatorFactory = (context: SandboxContext) => ProviderSimulator;
@@ -30,6 +37,8 @@ export class Sandbox {
   readonly ledger = new Ledger();
   readonly callbacks: CallbackDispatcher;
   readonly simulators = new Map<Provider, ProviderSimulator>();
+  /** The demo merchant the sandbox hosts (its return page and webhook receiver). */
+  readonly demoMerchant: DemoMerchant;
   readonly #now: () => Date;
   readonly #stateFile: string | undefined;
   #baseUrl: string | undefined;
@@ -54,6 +63,7 @@ export class Sandbox {
     }
     this.#stateFile = options.stateFile;
     this.#loadState();
+    this.demoMerchant = new DemoMerchant(options.demoMerchant ?? {}, this.#now);
   }
 
   #loadState(): void {
@@ -92,6 +102,12 @@ export class Sandbox {
     );
     this.#saveState();
     return created;
+  }
+
+  /** The wallet page that pays this payment, if the sandbox knows it (and where it is reachable). */
+  walletUrl(outTradeNo: string): string | undefined {
+    if (!this.ledger.find(outTradeNo) || !this.#baseUrl) return undefined;
+    return `${this.#baseUrl}/wallet/${encodeURIComponent(outTradeNo)}`;
   }
 
   pay(outTradeNo: string, amount?: number): void {
@@ -136,6 +152,9 @@ export class Sandbox {
     for (const [provider, simulator] of this.simulators) {
       await app.register(simulator.routes, { prefix: `/${provider}` });
     }
+
+    await app.register(walletRoutes({ ledger: this.ledger, pay: (no) => this.pay(no), now: this.#now }));
+    await app.register(this.demoMerchant.routes);
 
     app.post('/control/merchants', async (_request, reply) => reply.status(201).send(this.createMerchants()));
 

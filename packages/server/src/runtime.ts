@@ -13,12 +13,14 @@ import { resolveAdminToken, resolveMasterKey } from './config/data-dir-secrets.j
 import { SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/database.js';
 import { isMigrated, migrateToLatest } from './db/migrate.js';
+import { readDemo } from './demo/demo.js';
 import { buildHttpServer } from './http/server.js';
 import { NotifyDispatcher } from './notify/dispatcher.js';
 import { NotifyService } from './notify/notify.service.js';
 import { configureDefaultNotifySchedule } from './notify/schedule.js';
 import { WakeupBus } from './notify/wakeup.js';
 import { OrderService } from './orders/order.service.js';
+import { createLiveStatus, type LiveStatus } from './realtime/live-status.js';
 import { onOrderChange } from './realtime/order-changes.js';
 
 export interface Services {
@@ -73,6 +75,8 @@ export interface Runtime {
   readonly adminTokenFile: string | undefined;
   /** The in-process provider sandbox, when PAYCENTER_SANDBOX is on. */
   readonly sandbox: Sandbox | undefined;
+  /** The paying browser's side: live order feed, public order API, cashier page. */
+  readonly live: LiveStatus;
   /** The webhook dispatcher; running when the runtime was created with `workers: true`. */
   readonly dispatcher: NotifyDispatcher;
   /** Sets the public base URL once the real address is known (PORT=0 without PAYCENTER_PUBLIC_URL). */
@@ -116,8 +120,18 @@ export async function createRuntime(
           timeScale: config.sandboxTimeScale,
           now: () => clock.now(),
           stateFile: sandboxStateFile(config.dataDir),
+          // The sandbox's demo merchant verifies the demo app's webhooks and return URLs.
+          demoMerchant: { webhookSecret: () => readDemo(config.dataDir)?.webhookSecret },
         })
       : undefined;
+    const live = createLiveStatus({
+      db: database.db,
+      services,
+      clock,
+      publicUrl: urls.publicUrl,
+      connectionString: config.database.kind === 'postgres' ? config.database.url : undefined,
+      sandbox,
+    });
     const http = await buildHttpServer({
       config,
       adminToken: admin.token,
@@ -136,7 +150,9 @@ export async function createRuntime(
       },
       ...(options.logStream ? { logStream: options.logStream } : {}),
       ...(sandbox ? { sandbox: sandbox.plugin } : {}),
+      live: live.plugin,
     });
+    live.feed.useLogger(http.log.child({ component: 'live' }));
     const dispatcher = new NotifyDispatcher(
       {
         db: database.db,
@@ -148,12 +164,14 @@ export async function createRuntime(
       { allowPrivate: config.notifyAllowPrivate },
     );
     await wakeup.start();
+    await live.start();
     if (options.workers) dispatcher.start();
     return {
       database,
       services,
       http,
       sandbox,
+      live,
       dispatcher,
       adminTokenFile: admin.file,
       setPublicUrl: (url) => {
@@ -162,6 +180,7 @@ export async function createRuntime(
       },
       close: async () => {
         await http.close();
+        await live.stop();
         await dispatcher.close();
         stopWaking();
         await wakeup.stop();

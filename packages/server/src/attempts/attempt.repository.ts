@@ -108,3 +108,25 @@ export async function closeWaitingAttempt(trx: Transaction<DB>, id: string, now:
     .returningAll()
     .executeTakeFirst();
 }
+
+/** How many attempts an order has had (the paying browser may start at most a few). */
+export async function countAttempts(db: Executor, orderId: string): Promise<number> {
+  const row = await db
+    .selectFrom('attempts')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('order_id', '=', orderId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** An order's attempts still waiting at their channel, newest first. */
+export async function listWaitingAttempts(db: Executor, orderId: string, limit: number) {
+  return db
+    .selectFrom('attempts')
+    .selectAll()
+    .where('order_id', '=', orderId)
+    .where('status', '=', 'waiting')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+}

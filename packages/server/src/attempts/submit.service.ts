@@ -32,7 +32,7 @@ export function newAttemptNo(now: Date): string {
 }
 
 /** Checks the extras a product needs before anything is written or sent. */
-function checkExtras(code: ChannelCode, order: OrderRow, extras: ChannelExtras): void {
+function checkExtras(code: ChannelCode, userIp: string | null, extras: ChannelExtras): void {
   const needs = (field: keyof ChannelExtras, pattern: RegExp, rule: string) => {
     const value = extras[field];
     if (value === undefined) throw invalidRequest(`channelExtras.${field}`, `is required for ${code}`);
@@ -43,7 +43,7 @@ function checkExtras(code: ChannelCode, order: OrderRow, extras: ChannelExtras):
   }
   if (code === 'alipay_bar') needs('authCode', /^\d{16,24}$/, 'must be the 16–24 digit code the payer shows');
   if (code === 'wx_h5') {
-    if (order.user_ip === null) {
+    if (userIp === null) {
       throw invalidRequest('userIp', "wx_h5 needs the payer's IP address: create the order with userIp");
     }
     if (extras.h5Type !== undefined && !['iOS', 'Android', 'Wap'].includes(extras.h5Type)) {
@@ -61,6 +61,27 @@ export function checkSubmittable(order: OrderRow, now: Date): void {
     throw new AppError('order_closed', 'this order has expired');
 }
 
+/** What the hosted cashier knows better than the order: the payer's own IP, and the way back to itself. */
+export interface SubmitOptions {
+  /** Used when the order was created without `userIp` (wx_h5 needs the payer's IP). */
+  payerIp?: string | null | undefined;
+  /** Where the provider sends the browser after a page payment, instead of the merchant's return URL. */
+  returnUrl?: string | undefined;
+}
+
+/** What asking the channels about an order's waiting attempts found. */
+export interface SyncResult {
+  /** Waiting attempts asked about. */
+  queried: number;
+  /** Answers that changed our books (paid, or an attempt closed). */
+  applied: number;
+  /** Channels that could not answer; the order stays as it was for those. */
+  failures: { attemptNo: string; providerCode: string; message: string }[];
+}
+
+/** At most this many waiting attempts (the newest) are asked about per sync. */
+export const SYNC_MAX_ATTEMPTS = 5;
+
 export class SubmitService {
   constructor(
     private readonly db: Kysely<DB>,
@@ -76,20 +97,34 @@ export class SubmitService {
    * A refusal leaves the attempt `failed` with the provider's code; nothing is half-written.
    */
   async submit(principal: MerchantPrincipal, orderId: string, input: SubmitInput): Promise<AttemptView> {
+    return this.submitForApp(principal.appId, orderId, input);
+  }
+
+  /**
+   * `submit` for a caller that has already proved which app the order belongs to: the merchant API
+   * (by API key) and the paying browser (by the order's client token). Same rules for both.
+   */
+  async submitForApp(
+    appId: string,
+    orderId: string,
+    input: SubmitInput,
+    options: SubmitOptions = {},
+  ): Promise<AttemptView> {
     if (!isChannelCode(input.channelCode)) {
       throw invalidRequest('channelCode', `unknown channel code "${input.channelCode}"`);
     }
     const code = input.channelCode;
     const extras = input.channelExtras ?? {};
-    const order = isRowId(orderId) ? await orderRepo.findOrder(this.db, principal.appId, orderId) : undefined;
+    const order = isRowId(orderId) ? await orderRepo.findOrder(this.db, appId, orderId) : undefined;
     if (!order) throw notFound('order');
     const now = this.clock.now();
     checkSubmittable(order, now);
-    const channel = await this.channels.findForApp(principal.appId, code);
+    const channel = await this.channels.findForApp(appId, code);
     if (!channel || channel.status !== 'enabled') {
       throw new AppError('channel_unavailable', `${code} is not enabled for this app`);
     }
-    checkExtras(code, order, extras);
+    const userIp = order.user_ip ?? options.payerIp ?? null;
+    checkExtras(code, userIp, extras);
 
     const attempt = await this.db.transaction().execute(async (trx) => {
       // Holding the order row keeps a concurrent close from missing this attempt.
@@ -116,8 +151,8 @@ export class SubmitService {
         subject: order.subject,
         expireAt: order.expire_at,
         notifyUrl: `${this.urls.publicUrl()}/notify/order/${channel.id}`,
-        returnUrl: order.return_url ?? (await this.#appReturnUrl(order.app_id)),
-        userIp: order.user_ip,
+        returnUrl: options.returnUrl ?? order.return_url ?? (await this.#appReturnUrl(order.app_id)),
+        userIp,
         extras,
       });
     } catch (error) {
@@ -161,6 +196,44 @@ export class SubmitService {
     const row = await repo.findAttempt(this.db, order.id, attempt.id);
     if (!row) throw new Error(`attempt ${attempt.id} vanished`);
     return toAttemptView(row);
+  }
+
+  /**
+   * Asks the channels about the order's waiting attempts (the newest few) and applies their answers
+   * through `applyTrade`, exactly as a callback would be: for "I have paid", a lost callback, or an
+   * order about to expire. A channel that cannot answer is reported, not thrown.
+   */
+  async sync(appId: string, orderId: string): Promise<SyncResult> {
+    const order = isRowId(orderId) ? await orderRepo.findOrder(this.db, appId, orderId) : undefined;
+    if (!order) throw notFound('order');
+    const attempts = await repo.listWaitingAttempts(this.db, order.id, SYNC_MAX_ATTEMPTS);
+    const result: SyncResult = { queried: attempts.length, applied: 0, failures: [] };
+    await Promise.all(
+      attempts.map(async (attempt) => {
+        const channel = await this.channels.find(attempt.channel_id);
+        if (!channel) return;
+        try {
+          const trade = await this.clients.for(channel).queryPayment(attempt.no);
+          const applied = await applyTrade(this.db, this.clock, {
+            channelId: channel.id,
+            trade,
+            source: 'query',
+          });
+          if (applied.result === 'applied') result.applied++;
+          if (applied.result === 'rejected') {
+            result.failures.push({ attemptNo: attempt.no, providerCode: applied.reason, message: 'refused' });
+          }
+        } catch (error) {
+          if (!(error instanceof ChannelError)) throw error;
+          result.failures.push({
+            attemptNo: attempt.no,
+            providerCode: error.providerCode,
+            message: error.message,
+          });
+        }
+      }),
+    );
+    return result;
   }
 
   async list(principal: MerchantPrincipal, orderId: string): Promise<AttemptView[]> {

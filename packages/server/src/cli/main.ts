@@ -117,7 +117,14 @@ async function start(config: Config, role: Role): Promise<void> {
     }
     if (demo)
       console.log(
-        ['', 'Try it (sandbox, in bash):', ...tryItLines(demo, base).map((l) => `  ${l}`), ''].join('\n'),
+        [
+          '',
+          'Try it (sandbox, in bash):',
+          ...tryItLines(demo, base).map((l) => `  ${l}`),
+          '',
+          `Or pay as a customer would: open ${base}/cashier/<order id>?token=<clientToken of the order>`,
+          '',
+        ].join('\n'),
       );
   }
 }

@@ -34,6 +34,8 @@ export interface HttpDependencies {
   submissions: SubmitService;
   callbacks: CallbackService;
   notify: NotifyService;
+  /** The paying browser's routes: /api/v1/public/… and /cashier/:id (realtime/live-status.ts). */
+  live?: FastifyPluginAsync;
   /** The provider sandbox, mounted at /__sandbox when enabled. */
   sandbox?: FastifyPluginAsync;
   /** `/ready`: the database answers and is migrated. */
@@ -165,6 +167,7 @@ export async function buildHttpServer(deps: HttpDependencies): Promise<FastifyIn
   );
 
   await app.register(callbackRoutes, { callbacks: deps.callbacks });
+  if (deps.live) await app.register(deps.live);
   if (deps.sandbox) await app.register(deps.sandbox, { prefix: '/__sandbox' });
 
   return app;

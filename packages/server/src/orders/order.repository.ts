@@ -127,3 +127,14 @@ export async function findOrderByIdForUpdate(
 export async function findOrderByIdForShare(trx: Transaction<DB>, id: string): Promise<OrderRow | undefined> {
   return trx.selectFrom('orders').selectAll().where('id', '=', id).forShare().executeTakeFirst();
 }
+
+/** An order by id alone, for the paying browser (which proves itself with the order's client token). */
+export async function findOrderById(db: Executor, id: string): Promise<OrderRow | undefined> {
+  return db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Orders by id, for the live-status feed re-reading the orders it watches. */
+export async function findOrdersByIds(db: Executor, ids: readonly string[]): Promise<OrderRow[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('orders').selectAll().where('id', 'in', ids).execute();
+}
