@@ -194,10 +194,14 @@ describe('cli start', () => {
       const [, base] = await server.waitForStdout(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 50_000);
       // The first embedded start sets up a demo on the sandbox and prints three lines to paste.
       const [, tryIt] = await server.waitForStdout(
-        /Try it \(sandbox, in bash\):\n((?: {2}[^\n]+\n){3})/,
+        /Or through the API \(sandbox, in bash\):\n((?: {2}[^\n]+\n){3})/,
         50_000,
       );
       const pasted = await execFileAsync('bash', ['-c', tryIt!], { cwd, timeout: 20_000 });
+      const [, cashier] = await server.waitForStdout(/Pay as a customer would: (\S+)/, 5_000);
+      const page = await fetch(cashier!);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('Demo tea');
       expect(JSON.parse(pasted.stdout)).toMatchObject({
         status: 'paid',
         channelCode: 'wx_native',

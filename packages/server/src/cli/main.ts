@@ -115,17 +115,23 @@ async function start(config: Config, role: Role): Promise<void> {
         `  demo       created app ${demo.appId} with all ten channels on the sandbox (data/demo.json)`,
       );
     }
-    if (demo)
+    if (demo) {
+      // A fresh order to pay in the browser, so the printed cashier link works as it is.
+      const { order } = await runtime.services.orders.create(
+        { appId: demo.appId, keyId: 'demo' },
+        { merchantOrderId: `demo-${Date.now()}`, subject: 'Demo tea', amount: 1 },
+      );
       console.log(
         [
           '',
-          'Try it (sandbox, in bash):',
-          ...tryItLines(demo, base).map((l) => `  ${l}`),
+          `Pay as a customer would: ${base}/cashier/${order.id}?token=${order.clientToken}`,
           '',
-          `Or pay as a customer would: open ${base}/cashier/<order id>?token=<clientToken of the order>`,
+          'Or through the API (sandbox, in bash):',
+          ...tryItLines(demo, base).map((l) => `  ${l}`),
           '',
         ].join('\n'),
       );
+    }
   }
 }
 
