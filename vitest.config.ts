@@ -4,7 +4,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     // Tests run the sandbox from source, as the server's build does from its own build.
-    alias: { 'paycenter-sandbox': fileURLToPath(new URL('./packages/sandbox/src/index.ts', import.meta.url)) },
+    alias: {
+      'paycenter-sandbox': fileURLToPath(new URL('./packages/sandbox/src/index.ts', import.meta.url)),
+    },
   },
   test: {
     include: ['packages/*/test/**/*.test.ts'],

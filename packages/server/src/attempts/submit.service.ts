@@ -120,7 +120,7 @@ export class SubmitService {
     const now = this.clock.now();
     checkSubmittable(order, now);
     const channel = await this.channels.findForApp(appId, code);
-    if (!channel || channel.status !== 'enabled') {
+    if (channel?.status !== 'enabled') {
       throw new AppError('channel_unavailable', `${code} is not enabled for this app`);
     }
     const userIp = order.user_ip ?? options.payerIp ?? null;
