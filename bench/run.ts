@@ -24,6 +24,21 @@ const BENCHMARKS = new Map<string, Benchmark>([
       load: () => import('./callbacks.js'),
     },
   ],
+  [
+    'live',
+    {
+      summary:
+        '1,000 SSE streams, orders paid by another instance: commit-to-browser latency, memory per stream',
+      load: () => import('./live.js'),
+    },
+  ],
+  [
+    'notify',
+    {
+      summary: 'webhooks delivered per second, against pg-boss and graphile-worker; commit-to-try latency',
+      load: () => import('./notify.js'),
+    },
+  ],
 ]);
 
 function usage(): string {

@@ -6,6 +6,8 @@ import type { Cleanup } from './cleanup.js';
 import { freePort, type ServerProcess, startServer } from './processes.js';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
+/** The `paycenter` command from the build (see buildServer). */
+export const PAYCENTER_CLI = path.join(REPO_ROOT, 'packages/server/dist/cli/main.js');
 
 export interface Paycenter {
   readonly server: ServerProcess;
@@ -41,6 +43,34 @@ export async function buildServer(): Promise<void> {
   if (code !== 0) throw new Error(`tsc -b packages/server failed (exit code ${code}):\n${output}`);
 }
 
+/**
+ * Runs one `paycenter` command from the build to its end (e.g. `['app', 'create', …, '--json']`) with
+ * only `env` as its environment; returns what it printed on stdout, or throws with what it printed.
+ */
+export async function runPaycenterCommand(args: string[], env: Record<string, string>): Promise<string> {
+  const child = spawn(process.execPath, [PAYCENTER_CLI, ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  if (code !== 0) {
+    throw new Error(`paycenter ${args.join(' ')} failed (exit code ${code}):\n${stderr}${stdout}`);
+  }
+  return stdout;
+}
+
 /** `paycenter start` from the build, as an operator runs it, on `databaseUrl` (migrated on start). */
 export async function startPaycenter(databaseUrl: string, cleanup: Cleanup): Promise<Paycenter> {
   const adminToken = `adm_bench_${randomBytes(24).toString('hex')}`;
@@ -48,7 +78,7 @@ export async function startPaycenter(databaseUrl: string, cleanup: Cleanup): Pro
   const server = await startServer(
     {
       label: 'paycenter',
-      nodeArgs: [path.join(REPO_ROOT, 'packages/server/dist/cli/main.js'), 'start'],
+      nodeArgs: [PAYCENTER_CLI, 'start'],
       cwd: REPO_ROOT,
       env: {
         DATABASE_URL: databaseUrl,

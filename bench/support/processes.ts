@@ -4,21 +4,30 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cleanup } from './cleanup.js';
 
-export interface ServerSpec {
+export interface ProcessSpec {
   label: string;
-  /** Arguments to `node`: the server runs in a process of its own, so its memory can be read alone. */
+  /** Arguments to `node`: the process runs on its own, so its memory and CPU can be read alone. */
   nodeArgs: string[];
   cwd: string;
   env: Record<string, string>;
+}
+
+export interface ServerSpec extends ProcessSpec {
   port: number;
   /** Answers 200 once the server takes requests. */
   readyPath: string;
 }
 
-export interface ServerProcess {
+export interface WorkerSpec extends ProcessSpec {
+  /** Printed (stdout or stderr) once the process is ready: a worker has no port to ask. */
+  readyOutput: RegExp;
+  /** How long to wait for it. Default 10 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface ChildProcessHandle {
   readonly label: string;
   readonly pid: number;
-  readonly baseUrl: string;
   /** The tail of what the process printed, for error messages. */
   output(): string;
   /** Peak resident set size so far (VmHWM), in bytes. */
@@ -27,6 +36,10 @@ export interface ServerProcess {
   cpuSeconds(): number;
   /** SIGTERM, then SIGKILL if it has not exited after a grace period. Safe to call twice. */
   stop(): Promise<void>;
+}
+
+export interface ServerProcess extends ChildProcessHandle {
+  readonly baseUrl: string;
 }
 
 const OUTPUT_TAIL_CHARS = 16 * 1024;
@@ -71,6 +84,43 @@ export function readPeakRssBytes(pid: number): number {
  * and waits until `readyPath` answers 200.
  */
 export async function startServer(spec: ServerSpec, cleanup: Cleanup): Promise<ServerProcess> {
+  const { handle, exitReason } = spawnNode(spec, cleanup);
+  const baseUrl = `http://127.0.0.1:${spec.port}`;
+  const server: ServerProcess = { ...handle, baseUrl };
+  await waitUntilReady(server, `${baseUrl}${spec.readyPath}`, exitReason);
+  return server;
+}
+
+/**
+ * Spawns a Node process without a port (a queue worker), registers its stop with `cleanup` at once,
+ * and waits until it prints `readyOutput`.
+ */
+export async function startWorker(spec: WorkerSpec, cleanup: Cleanup): Promise<ChildProcessHandle> {
+  const { handle, exitReason } = spawnNode(spec, cleanup);
+  const timeoutMs = spec.readyTimeoutMs ?? 10_000;
+  const deadline = performance.now() + timeoutMs;
+  while (!spec.readyOutput.test(handle.output())) {
+    const reason = exitReason();
+    if (reason !== undefined) {
+      throw new Error(
+        `${spec.label} stopped before it was ready (${reason}); it printed:\n${handle.output()}`,
+      );
+    }
+    if (performance.now() > deadline) {
+      throw new Error(
+        `${spec.label} did not print ${spec.readyOutput} within ${timeoutMs / 1000} s; ` +
+          `it printed:\n${handle.output() || '(nothing)'}`,
+      );
+    }
+    await sleep(READY_INTERVAL_MS / 5);
+  }
+  return handle;
+}
+
+function spawnNode(
+  spec: ProcessSpec,
+  cleanup: Cleanup,
+): { handle: ChildProcessHandle; exitReason: () => string | undefined } {
   const child = spawn(process.execPath, spec.nodeArgs, {
     cwd: spec.cwd,
     // Only what the spec says: a PAYCENTER_* or NODE_OPTIONS in the caller's shell must not change the run.
@@ -106,24 +156,22 @@ export async function startServer(spec: ServerSpec, cleanup: Cleanup): Promise<S
   };
   cleanup.defer(`stop ${spec.label}`, stop);
 
-  const baseUrl = `http://127.0.0.1:${spec.port}`;
-  const server: ServerProcess = {
+  const pid = child.pid ?? -1;
+  const handle: ChildProcessHandle = {
     label: spec.label,
-    pid: child.pid ?? -1,
-    baseUrl,
+    pid,
     output: () => output,
     peakRssBytes: () => {
       if (exitReason !== undefined) throw new Error(`${spec.label} has exited (${exitReason})`);
-      return readPeakRssBytes(server.pid);
+      return readPeakRssBytes(pid);
     },
     cpuSeconds: () => {
       if (exitReason !== undefined) throw new Error(`${spec.label} has exited (${exitReason})`);
-      return readCpuSeconds(server.pid);
+      return readCpuSeconds(pid);
     },
     stop,
   };
-  await waitUntilReady(server, `${baseUrl}${spec.readyPath}`, () => exitReason);
-  return server;
+  return { handle, exitReason: () => exitReason };
 }
 
 async function waitUntilReady(
