@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { ListenConnection } from '../db/listen-connection.js';
 import { type NotifyLogger, silentLogger } from './logger.js';
 
 /** What code that commits new notify tasks calls, after the commit, so they are tried at once. */
@@ -28,40 +28,46 @@ export interface WakeupOptions {
  */
 export class WakeupBus implements NotifyWakeup {
   readonly #listeners = new Set<() => void>();
-  readonly #connectionString: string | undefined;
-  readonly #channel: string;
+  readonly #connection: ListenConnection | undefined;
   readonly #coalesceMs: number;
   readonly #logger: NotifyLogger;
   readonly #instance = randomBytes(8).toString('hex');
-  #client: pg.Client | undefined;
-  #listening = false;
   #stopped = false;
   #windowOpen = false;
   #pending = false;
-  #reconnectTimer: NodeJS.Timeout | undefined;
-  #reconnectDelayMs = 500;
   /** NOTIFYs sent and received from other instances, for tests and metrics. */
   readonly stats = { sent: 0, received: 0 };
 
   constructor(options: WakeupOptions = {}) {
-    this.#connectionString = options.connectionString;
-    this.#channel = options.channel ?? 'paycenter_notify';
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.#channel))
-      throw new Error(`invalid channel name ${this.#channel}`);
     this.#coalesceMs = options.coalesceMs ?? 20;
     this.#logger = options.logger ?? silentLogger;
+    this.#connection =
+      options.connectionString === undefined
+        ? undefined
+        : new ListenConnection({
+            connectionString: options.connectionString,
+            channel: options.channel ?? 'paycenter_notify',
+            onNotification: (payload) => {
+              if (payload === this.#instance) return;
+              this.stats.received++;
+              this.#fire();
+            },
+            // Whatever was committed while we were not listening is due now.
+            onListening: () => this.#fire(),
+            logger: this.#logger,
+            fallback: 'polling',
+          });
   }
 
   /** Whether other instances are reached (LISTEN is active). */
   get crossInstance(): boolean {
-    return this.#listening;
+    return this.#connection?.listening ?? false;
   }
 
   /** Opens the LISTEN connection (PostgreSQL only). Failing to connect is logged and retried, not thrown. */
   async start(): Promise<void> {
     this.#stopped = false;
-    if (this.#connectionString === undefined || this.#client) return;
-    await this.#connect();
+    await this.#connection?.start();
   }
 
   subscribe(listener: () => void): () => void {
@@ -78,11 +84,7 @@ export class WakeupBus implements NotifyWakeup {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#reconnectTimer);
-    const client = this.#client;
-    this.#client = undefined;
-    this.#listening = false;
-    if (client) await client.end().catch(() => {});
+    await this.#connection?.stop();
   }
 
   #fire(): void {
@@ -96,7 +98,7 @@ export class WakeupBus implements NotifyWakeup {
   }
 
   #signalOthers(): void {
-    if (!this.#listening || this.#stopped) return;
+    if (!this.#connection?.listening || this.#stopped) return;
     if (this.#windowOpen) {
       this.#pending = true;
       return;
@@ -113,54 +115,9 @@ export class WakeupBus implements NotifyWakeup {
   }
 
   #sendNotify(): void {
-    const client = this.#client;
-    if (!client) return;
-    this.stats.sent++;
-    client.query('SELECT pg_notify($1, $2)', [this.#channel, this.#instance]).catch((error: unknown) => {
+    const sent = this.#connection?.notify(this.#instance, (error) => {
       this.#logger.warn({ err: error }, 'sending the notify wake-up failed; other instances will poll');
     });
-  }
-
-  async #connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#connectionString });
-    client.on('notification', (message) => {
-      if (message.channel !== this.#channel || message.payload === this.#instance) return;
-      this.stats.received++;
-      this.#fire();
-    });
-    client.on('error', (error) => this.#lost(client, error));
-    client.on('end', () => this.#lost(client, undefined));
-    this.#client = client;
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${this.#channel}`);
-      if (this.#client !== client) {
-        await client.end().catch(() => {});
-        return;
-      }
-      this.#listening = true;
-      this.#reconnectDelayMs = 500;
-      // Whatever was committed while we were not listening is due now.
-      this.#fire();
-    } catch (error) {
-      this.#lost(client, error);
-    }
-  }
-
-  #lost(client: pg.Client, error: unknown): void {
-    if (this.#client !== client) return;
-    this.#client = undefined;
-    this.#listening = false;
-    client.end().catch(() => {});
-    if (this.#stopped) return;
-    this.#logger.warn(
-      { err: error, retryInMs: this.#reconnectDelayMs },
-      'the notify LISTEN connection is down; polling until it is back',
-    );
-    this.#reconnectTimer = setTimeout(() => {
-      if (!this.#stopped) void this.#connect();
-    }, this.#reconnectDelayMs);
-    this.#reconnectTimer.unref();
-    this.#reconnectDelayMs = Math.min(this.#reconnectDelayMs * 2, 30_000);
+    if (sent) this.stats.sent++;
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import pg from 'pg';
+import { ListenConnection } from '../db/listen-connection.js';
 import type { DB, OrderRow } from '../db/schema.js';
 import { findOrdersByIds } from '../orders/order.repository.js';
 import { onOrderChange } from './order-changes.js';
@@ -48,8 +48,7 @@ const ORDER_ID = /^[1-9]\d{0,18}$/;
  */
 export class OrderFeed {
   readonly #db: Kysely<DB>;
-  readonly #connectionString: string | undefined;
-  readonly #channel: string;
+  readonly #connection: ListenConnection | undefined;
   readonly #coalesceMs: number;
   readonly #sweepIntervalMs: number;
   #logger: FeedLogger;
@@ -59,23 +58,27 @@ export class OrderFeed {
   readonly #outbox = new Set<string>();
   #readScheduled = false;
   #windowOpen = false;
-  #client: pg.Client | undefined;
-  #listening = false;
   #started = false;
   #stopped = false;
   #unsubscribeLocal: (() => void) | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
-  #reconnectTimer: NodeJS.Timeout | undefined;
-  #reconnectDelayMs = 500;
   /** For tests and metrics: NOTIFYs sent, NOTIFYs heard from other instances, batched re-reads. */
   readonly stats = { sent: 0, received: 0, reads: 0 };
 
   constructor(db: Kysely<DB>, options: OrderFeedOptions = {}) {
     this.#db = db;
-    this.#connectionString = options.connectionString;
-    this.#channel = options.channel ?? 'paycenter_orders';
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.#channel))
-      throw new Error(`invalid channel name ${this.#channel}`);
+    this.#connection =
+      options.connectionString === undefined
+        ? undefined
+        : new ListenConnection({
+            connectionString: options.connectionString,
+            channel: options.channel ?? 'paycenter_orders',
+            onNotification: (payload) => this.#heard(payload),
+            // Whatever changed while we were not listening: re-read everything watched.
+            onListening: () => this.#changed([...this.#watchers.keys()]),
+            logger: { warn: (details, message) => this.#logger.warn(details, message) },
+            fallback: 'sweeping',
+          });
     this.#coalesceMs = options.coalesceMs ?? 20;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? 5000;
     this.#logger = options.logger ?? silent;
@@ -88,7 +91,7 @@ export class OrderFeed {
 
   /** Whether changes made on other instances arrive by NOTIFY (else only by the sweep). */
   get crossInstance(): boolean {
-    return this.#listening;
+    return this.#connection?.listening ?? false;
   }
 
   /** How many streams are watching, over how many orders. */
@@ -109,7 +112,7 @@ export class OrderFeed {
     });
     this.#sweepTimer = setInterval(() => this.#changed([...this.#watchers.keys()]), this.#sweepIntervalMs);
     this.#sweepTimer.unref();
-    if (this.#connectionString !== undefined) await this.#connect();
+    await this.#connection?.start();
   }
 
   async stop(): Promise<void> {
@@ -117,11 +120,7 @@ export class OrderFeed {
     this.#started = false;
     this.#unsubscribeLocal?.();
     clearInterval(this.#sweepTimer);
-    clearTimeout(this.#reconnectTimer);
-    const client = this.#client;
-    this.#client = undefined;
-    this.#listening = false;
-    if (client) await client.end().catch(() => {});
+    await this.#connection?.stop();
   }
 
   /** Calls `watcher` with the order whenever it may have changed; returns the unwatch. */
@@ -179,7 +178,7 @@ export class OrderFeed {
   }
 
   #signalOthers(orderId: string): void {
-    if (!this.#listening || this.#stopped) return;
+    if (!this.#connection?.listening || this.#stopped) return;
     this.#outbox.add(orderId);
     if (!this.#windowOpen) this.#flushOutbox();
   }
@@ -191,13 +190,13 @@ export class OrderFeed {
     this.#send(ids);
     setTimeout(() => {
       this.#windowOpen = false;
-      if (this.#outbox.size > 0 && this.#listening && !this.#stopped) this.#flushOutbox();
+      if (this.#outbox.size > 0 && this.#connection?.listening && !this.#stopped) this.#flushOutbox();
     }, this.#coalesceMs).unref();
   }
 
   #send(ids: string[]): void {
-    const client = this.#client;
-    if (!client || ids.length === 0) return;
+    const connection = this.#connection;
+    if (!connection || ids.length === 0) return;
     const payloads: string[] = [];
     let current = this.#instance;
     for (const id of ids) {
@@ -209,13 +208,13 @@ export class OrderFeed {
     }
     payloads.push(current);
     for (const payload of payloads) {
-      this.stats.sent++;
-      client.query('SELECT pg_notify($1, $2)', [this.#channel, payload]).catch((error: unknown) => {
+      const sent = connection.notify(payload, (error) => {
         this.#logger.warn(
           { err: error },
           'sending the order-status NOTIFY failed; other instances will sweep',
         );
       });
+      if (sent) this.stats.sent++;
     }
   }
 
@@ -224,46 +223,5 @@ export class OrderFeed {
     if (instance === this.#instance) return;
     this.stats.received++;
     this.#changed(ids.filter((id) => ORDER_ID.test(id)));
-  }
-
-  async #connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#connectionString });
-    client.on('notification', (message) => {
-      if (message.channel === this.#channel && message.payload) this.#heard(message.payload);
-    });
-    client.on('error', (error) => this.#lost(client, error));
-    client.on('end', () => this.#lost(client, undefined));
-    this.#client = client;
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${this.#channel}`);
-      if (this.#client !== client) {
-        await client.end().catch(() => {});
-        return;
-      }
-      this.#listening = true;
-      this.#reconnectDelayMs = 500;
-      // Whatever changed while we were not listening: re-read everything watched.
-      this.#changed([...this.#watchers.keys()]);
-    } catch (error) {
-      this.#lost(client, error);
-    }
-  }
-
-  #lost(client: pg.Client, error: unknown): void {
-    if (this.#client !== client) return;
-    this.#client = undefined;
-    this.#listening = false;
-    client.end().catch(() => {});
-    if (this.#stopped) return;
-    this.#logger.warn(
-      { err: error, retryInMs: this.#reconnectDelayMs },
-      'the order-status LISTEN connection is down; sweeping until it is back',
-    );
-    this.#reconnectTimer = setTimeout(() => {
-      if (!this.#stopped) void this.#connect();
-    }, this.#reconnectDelayMs);
-    this.#reconnectTimer.unref();
-    this.#reconnectDelayMs = Math.min(this.#reconnectDelayMs * 2, 30_000);
   }
 }
