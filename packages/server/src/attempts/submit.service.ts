@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { MerchantPrincipal } from '../apps/app.service.js';
+import { beijingIsoSeconds } from '../channels/beijing-time.js';
 import type { ChannelService } from '../channels/channel.service.js';
 import { ChannelError, type ChannelExtras } from '../channels/channel-client.js';
 import type { ChannelClients } from '../channels/channel-clients.js';
@@ -19,15 +20,13 @@ export interface SubmitInput {
   channelExtras?: ChannelExtras | undefined;
 }
 
-const BEIJING_OFFSET_MS = 8 * 3600 * 1000;
-
 /**
  * An attempt number, sent to the channel as out_trade_no: `P`, the Beijing time to the second, and
  * 12 random base62 characters — 27 characters of [0-9A-Za-z], valid for WeChat (6–32 of
  * [0-9A-Za-z_-*|]) and Alipay (≤ 64 of letters, digits, _), readable and sortable by time.
  */
 export function newAttemptNo(now: Date): string {
-  const stamp = new Date(now.getTime() + BEIJING_OFFSET_MS).toISOString().slice(0, 19).replace(/\D/g, '');
+  const stamp = beijingIsoSeconds(now).replace(/\D/g, '');
   return `P${stamp}${randomBase62(12)}`;
 }
 

@@ -1,3 +1,4 @@
+import { BEIJING_OFFSET_MS, beijingIsoSeconds, wallClockMs } from '../beijing-time.js';
 import { AlipayFormatError } from './errors.js';
 
 /**
@@ -6,15 +7,9 @@ import { AlipayFormatError } from './errors.js';
  * Formatting never looks at the machine's time zone (alipay-sdk does: research §C.1, pitfall 4).
  */
 
-const BEIJING_OFFSET_MS = 8 * 3600 * 1000;
-
 /** `yyyy-MM-dd HH:mm:ss` in UTC+8; sub-second precision is dropped (floored). */
 export function formatAlipayTime(date: Date): string {
-  const ms = date.getTime();
-  if (!Number.isFinite(ms)) throw new RangeError('invalid date');
-  const shifted = new Date(Math.floor(ms / 1000) * 1000 + BEIJING_OFFSET_MS).toISOString();
-  if (!/^\d{4}-/.test(shifted)) throw new RangeError('the year must have four digits');
-  return `${shifted.slice(0, 10)} ${shifted.slice(11, 19)}`;
+  return beijingIsoSeconds(date).replace('T', ' ');
 }
 
 const ALIPAY_TIME = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?$/;
@@ -34,17 +29,7 @@ export function parseAlipayTime(value: string): Date {
     number,
   ];
   const millis = m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0'));
-  const local = Date.UTC(year, month - 1, day, hour, minute, second, millis);
-  const check = new Date(local);
-  if (
-    check.getUTCFullYear() !== year ||
-    check.getUTCMonth() !== month - 1 ||
-    check.getUTCDate() !== day ||
-    hour > 23 ||
-    minute > 59 ||
-    second > 59
-  ) {
-    throw invalid();
-  }
+  const local = wallClockMs(year, month, day, hour, minute, second, millis);
+  if (local === undefined) throw invalid();
   return new Date(local - BEIJING_OFFSET_MS);
 }

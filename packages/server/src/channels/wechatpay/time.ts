@@ -1,3 +1,4 @@
+import { beijingIsoSeconds, wallClockMs } from '../beijing-time.js';
 import { WechatPayFormatError } from './errors.js';
 
 /**
@@ -5,15 +6,9 @@ import { WechatPayFormatError } from './errors.js';
  * (`2025-11-23T14:05:06+08:00`), and so do we, whatever the machine's time zone.
  */
 
-const BEIJING_OFFSET_MS = 8 * 3600 * 1000;
-
 /** `yyyy-MM-ddTHH:mm:ss+08:00`; sub-second precision is dropped (floored). */
 export function formatWechatPayTime(date: Date): string {
-  const ms = date.getTime();
-  if (!Number.isFinite(ms)) throw new RangeError('invalid date');
-  const shifted = new Date(Math.floor(ms / 1000) * 1000 + BEIJING_OFFSET_MS).toISOString();
-  if (!/^\d{4}-/.test(shifted)) throw new RangeError('the year must have four digits');
-  return `${shifted.slice(0, 19)}+08:00`;
+  return `${beijingIsoSeconds(date)}+08:00`;
 }
 
 const RFC3339 =
@@ -36,18 +31,8 @@ export function parseWechatPayTime(value: string): Date {
   const minute = Number(mi);
   const second = Number(s);
   const millis = frac === undefined ? 0 : Number(frac.padEnd(3, '0').slice(0, 3));
-  const local = Date.UTC(year, month - 1, day, hour, minute, second, millis);
-  const check = new Date(local);
-  if (
-    check.getUTCFullYear() !== year ||
-    check.getUTCMonth() !== month - 1 ||
-    check.getUTCDate() !== day ||
-    hour > 23 ||
-    minute > 59 ||
-    second > 59
-  ) {
-    throw invalid();
-  }
+  const local = wallClockMs(year, month, day, hour, minute, second, millis);
+  if (local === undefined) throw invalid();
   let offsetMinutes = 0;
   if (zulu === undefined) {
     const offH = Number(oh);
