@@ -1,10 +1,11 @@
 /**
  * The trickle writer of `npm run bench -- notify`: behaves like a paycenter API instance that commits
- * payments. Each task is written in a transaction of its own with the statements `recordEvent` runs
- * (read the app, insert the event, insert its notify task, due now), and after the commit it wakes the
- * dispatchers the way paycenter does: `WakeupBus.wake()` from the build, one coalesced NOTIFY per
- * 20 ms on the bus's own connection, never inside the transaction. The dispatcher is in another
- * process (`paycenter start --role worker`), so this is the cross-instance path.
+ * payments. Each task is written in a transaction of its own by paycenter's own `recordEvent` on its
+ * own database layer, both from the build (read the app, insert the event, insert its notify task,
+ * due now; statements prepared), and after the commit it wakes the dispatchers the way paycenter
+ * does: `WakeupBus.wake()`, one coalesced NOTIFY per 20 ms on the bus's own connection, never inside
+ * the transaction. The dispatcher is in another process (`paycenter start --role worker`), so this is
+ * the cross-instance path.
  *
  *   GET  /ready  200 once connected and listening
  *   POST /run    writes BENCH_RATE tasks per second for BENCH_TRICKLE_SECONDS, on a fixed schedule
@@ -21,10 +22,10 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
 
 type WakeupModule = typeof import('../packages/server/src/notify/wakeup.js');
-type ScheduleModule = typeof import('../packages/server/src/notify/schedule.js');
+type DatabaseModule = typeof import('../packages/server/src/db/database.js');
+type EventModule = typeof import('../packages/server/src/events/event.repository.js');
 
 const databaseUrl = process.env.DATABASE_URL ?? '';
 const appId = process.env.BENCH_APP_ID ?? '';
@@ -35,71 +36,32 @@ const eventData = JSON.parse(process.env.BENCH_EVENT_DATA ?? '{}') as Record<str
 
 const built = (file: string) => pathToFileURL(path.join(process.cwd(), 'packages/server/dist', file)).href;
 const { WakeupBus } = (await import(built('notify/wakeup.js'))) as WakeupModule;
-const { defaultNotifySchedule, fillNotifyUrl, maxAttemptsOf } = (await import(
-  built('notify/schedule.js')
-)) as ScheduleModule;
+const { openDatabase } = (await import(built('db/database.js'))) as DatabaseModule;
+const { recordEvent } = (await import(built('events/event.repository.js'))) as EventModule;
 
 const now = () => performance.timeOrigin + performance.now();
 
-// paycenter's database layer prepares every statement with parameters; these are named, so pg does too.
-const SELECT_APP = {
-  name: 'bench_select_app',
-  text: 'SELECT notify_url, notify_schedule FROM apps WHERE id = $1',
-};
-const INSERT_EVENT = {
-  name: 'bench_insert_event',
-  text: `INSERT INTO events (app_id, type, order_id, refund_id, payload, created_at)
-         VALUES ($1, 'order.paid', NULL, NULL, $2, $3) RETURNING id`,
-};
-const INSERT_TASK = {
-  name: 'bench_insert_task',
-  text: `INSERT INTO notify_tasks
-           (event_id, app_id, url, max_attempts, next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $5, $5) RETURNING id`,
-};
-
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
+const database = await openDatabase({ kind: 'postgres', url: databaseUrl, poolSize: 8 });
 const wakeup = new WakeupBus({ connectionString: databaseUrl });
 await wakeup.start();
 
 /** One payment's worth of `recordEvent`, committed, then the wake-up; returns [eventId, committedAt]. */
 async function writeOne(n: number): Promise<[string, number]> {
-  const client = await pool.connect();
-  try {
-    const at = new Date();
-    await client.query('BEGIN');
-    const app = (
-      await client.query<{ notify_url: string; notify_schedule: number[] | null }>({
-        ...SELECT_APP,
-        values: [appId],
-      })
-    ).rows[0];
-    if (!app) throw new Error(`no app ${appId}`);
-    const data = { ...eventData, id: String(n), merchantOrderId: `trickle-${n}` };
-    const event = (
-      await client.query<{ id: string }>({ ...INSERT_EVENT, values: [appId, JSON.stringify(data), at] })
-    ).rows[0];
-    if (!event) throw new Error('the event insert returned no row');
-    await client.query({
-      ...INSERT_TASK,
-      values: [
-        event.id,
-        appId,
-        fillNotifyUrl(app.notify_url, { channelId: null, channelCode: 'wx_native' }),
-        maxAttemptsOf(app.notify_schedule ?? defaultNotifySchedule()),
-        at,
-      ],
-    });
-    await client.query('COMMIT');
-    const committedAt = now();
-    wakeup.wake();
-    return [event.id, committedAt];
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  const at = new Date();
+  const { eventId } = await database.db.transaction().execute((trx) =>
+    recordEvent(trx, {
+      appId,
+      type: 'order.paid',
+      orderId: null,
+      data: { ...eventData, id: String(n), merchantOrderId: `trickle-${n}` },
+      notifyUrl: null,
+      channel: { channelId: null, channelCode: 'wx_native' },
+      now: at,
+    }),
+  );
+  const committedAt = now();
+  wakeup.wake();
+  return [eventId, committedAt];
 }
 
 async function trickle(): Promise<{ commits: Array<[string, number]>; notifies: number }> {
@@ -135,5 +97,5 @@ const server = http.createServer((request, response) => {
 server.listen(port, '127.0.0.1');
 process.once('SIGTERM', () => {
   server.close();
-  void Promise.all([wakeup.stop(), pool.end()]).finally(() => process.exit(0));
+  void Promise.all([wakeup.stop(), database.close()]).finally(() => process.exit(0));
 });

@@ -39,6 +39,7 @@ import {
   startServer,
   startWorker,
 } from './support/processes.js';
+import { percentile } from './support/report.js';
 import { adminDatabaseUrl, measuredSeconds } from './support/settings.js';
 import { nodeArgsToRun } from './support/typescript.js';
 
@@ -46,8 +47,8 @@ type WakeupModule = typeof import('../packages/server/src/notify/wakeup.js');
 
 /**
  * Webhooks in flight per consumer. paycenter's worker runs with its defaults (concurrency 64,
- * perHostConcurrency 16); every webhook here goes to one host, so 16 are in flight, and the peers
- * get the same 16.
+ * perHostConcurrency 16, prefetch 100: up to 100 more claimed ahead in the host's local queue); every
+ * webhook here goes to one host, so 16 are in flight, and the peers get the same 16.
  */
 const IN_FLIGHT = 16;
 const QUEUE = 'notify';
@@ -414,10 +415,6 @@ interface Latency {
   notifies: number;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
 async function measureLatency(setup: Setup, worker: ChildProcessHandle, seconds: number): Promise<Latency> {
   const port = await freePort();
   const writer = await startServer(
@@ -522,10 +519,11 @@ async function measureNoQueue(setup: Setup): Promise<Row> {
 async function measurePgBoss(setup: Setup, config: PgBossPeerConfig): Promise<Row> {
   const consumer = await startPeer(setup, 'pg-boss', config);
   const { PgBoss } = await import('pg-boss');
+  const schema = String(config.constructor.schema ?? 'pgboss');
   // The producer: an application instance that only sends (no workers, maintenance or listener).
   const boss = new PgBoss({
     connectionString: setup.databaseUrl,
-    schema: String(config.constructor.schema ?? 'pgboss'),
+    schema,
     supervise: false,
     schedule: false,
     migrate: false,
@@ -534,7 +532,6 @@ async function measurePgBoss(setup: Setup, config: PgBossPeerConfig): Promise<Ro
   await boss.start();
   setup.cleanup.defer('stop the pg-boss producer', () => boss.stop({ graceful: false }));
   const jobs = webhookJobs(setup).map((data) => ({ data }));
-  const schema = String(config.constructor.schema ?? 'pgboss');
   try {
     return await measure(consumer.label, setup, consumer, {
       enqueue: async () => {
@@ -771,8 +768,8 @@ export async function run(cleanup: Cleanup): Promise<void> {
       'configuration:',
       ...(consumers.has('paycenter')
         ? [
-            `  ${PAYCENTER_LABEL}: paycenter start --role worker, defaults (batchSize 100, concurrency 64, ` +
-              'perHostConcurrency 16, pollIntervalMs 1000), PAYCENTER_NOTIFY_ALLOW_PRIVATE=true',
+            `  ${PAYCENTER_LABEL}: paycenter start --role worker, defaults (batchSize 100, prefetch 100, ` +
+              'concurrency 64, perHostConcurrency 16, pollIntervalMs 1000), PAYCENTER_NOTIFY_ALLOW_PRIVATE=true',
           ]
         : []),
       ...(consumers.has('pg-boss')

@@ -71,14 +71,21 @@ export async function runPaycenterCommand(args: string[], env: Record<string, st
   return stdout;
 }
 
-/** `paycenter start` from the build, as an operator runs it, on `databaseUrl` (migrated on start). */
-export async function startPaycenter(databaseUrl: string, cleanup: Cleanup): Promise<Paycenter> {
+/**
+ * `paycenter start` from the build, as an operator runs it, on `databaseUrl` (migrated on start).
+ * `startArgs` are added after `start` (e.g. `['--role', 'api']`); `env` is added to its environment.
+ */
+export async function startPaycenter(
+  databaseUrl: string,
+  cleanup: Cleanup,
+  options: { startArgs?: string[]; env?: Record<string, string> } = {},
+): Promise<Paycenter> {
   const adminToken = `adm_bench_${randomBytes(24).toString('hex')}`;
   const port = await freePort();
   const server = await startServer(
     {
       label: 'paycenter',
-      nodeArgs: [PAYCENTER_CLI, 'start'],
+      nodeArgs: [PAYCENTER_CLI, 'start', ...(options.startArgs ?? [])],
       cwd: REPO_ROOT,
       env: {
         DATABASE_URL: databaseUrl,
@@ -89,6 +96,7 @@ export async function startPaycenter(databaseUrl: string, cleanup: Cleanup): Pro
         LOG_LEVEL: 'warn',
         HOST: '127.0.0.1',
         PORT: String(port),
+        ...options.env,
       },
       port,
       readyPath: '/ready',
@@ -98,11 +106,15 @@ export async function startPaycenter(databaseUrl: string, cleanup: Cleanup): Pro
   return { server, adminToken };
 }
 
-export async function createApp(paycenter: Paycenter, name: string): Promise<BenchApp> {
+export async function createApp(
+  paycenter: Paycenter,
+  name: string,
+  notifyUrl = 'http://127.0.0.1:9/hook',
+): Promise<BenchApp> {
   const response = await fetch(`${paycenter.server.baseUrl}/admin-api/apps`, {
     method: 'POST',
     headers: { authorization: `Bearer ${paycenter.adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name, notifyUrl: 'http://127.0.0.1:9/hook' }),
+    body: JSON.stringify({ name, notifyUrl }),
     signal: AbortSignal.timeout(5000),
   });
   const text = await response.text();

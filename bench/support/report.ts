@@ -41,3 +41,8 @@ export function formatTable(rows: ReportRow[]): string {
     ),
   ].join('\n');
 }
+
+/** The value at percentile `p` (0–100) of ascending `sorted` values (nearest rank); NaN when empty. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}

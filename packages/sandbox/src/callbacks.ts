@@ -67,6 +67,8 @@ export class CallbackDispatcher {
   readonly #options: CallbackOptions;
   readonly #modes: { mode: CallbackMode; delayMs: number }[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** First tries of 'delay' callbacks still waiting out their delay, so `releaseDelayed` can send them now. */
+  readonly #delayed = new Map<NodeJS.Timeout, () => Promise<void>>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #waiters: (() => void)[] = [];
   readonly deliveries: DeliveryRecord[] = [];
@@ -107,10 +109,35 @@ export class CallbackDispatcher {
       // Providers really do send one notification twice at once (two network paths).
       this.#schedule(() => this.#try(spec, record, 1), 0);
       this.#schedule(() => this.#try(spec, record, 1, true), 0);
+    } else if (mode === 'delay') {
+      const run = () => this.#try(spec, record, 1);
+      const timer = this.#schedule(run, delayMs);
+      if (timer) this.#delayed.set(timer, run);
     } else {
-      this.#schedule(() => this.#try(spec, record, 1), mode === 'delay' ? delayMs : 0);
+      this.#schedule(() => this.#try(spec, record, 1), 0);
     }
     return record;
+  }
+
+  /**
+   * Sends every callback still waiting out a 'delay' now, instead of when its delay ends: a test
+   * holds a callback with a long delay until it has moved its clock past the moment that matters
+   * (an order's expiry), then lets it arrive late. Returns how many were released.
+   */
+  releaseDelayed(): number {
+    const held = [...this.#delayed];
+    this.#delayed.clear();
+    for (const [timer, run] of held) {
+      clearTimeout(timer);
+      this.#timers.delete(timer);
+      this.#schedule(run, 0);
+    }
+    return held.length;
+  }
+
+  /** Callbacks held by a 'delay' mode, not yet sent. */
+  delayedCount(): number {
+    return this.#delayed.size;
   }
 
   /** Resolves once no callback is in flight or waiting for a retry. */
@@ -124,14 +151,16 @@ export class CallbackDispatcher {
     this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+    this.#delayed.clear();
     await Promise.allSettled([...this.#inFlight]);
     this.#settleIfIdle();
   }
 
-  #schedule(run: () => Promise<void>, delayMs: number): void {
-    if (this.#closed) return;
+  #schedule(run: () => Promise<void>, delayMs: number): NodeJS.Timeout | undefined {
+    if (this.#closed) return undefined;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
+      this.#delayed.delete(timer);
       const flight = run().finally(() => {
         this.#inFlight.delete(flight);
         this.#settleIfIdle();
@@ -140,6 +169,7 @@ export class CallbackDispatcher {
     }, delayMs);
     timer.unref();
     this.#timers.add(timer);
+    return timer;
   }
 
   #settleIfIdle(): void {

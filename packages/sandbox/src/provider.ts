@@ -37,6 +37,11 @@ export interface ProviderSimulator {
   pay(payment: SandboxPayment, options: { amount?: number | undefined }): void;
   /** The trade closes without payment (timeout or the payer gave up). */
   close(payment: SandboxPayment): void;
+  /**
+   * The merchant reroutes a refund the provider could not pay out (WeChat ABNORMAL) in its merchant
+   * console; the refund then succeeds. Providers without such a state leave this out.
+   */
+  rerouteRefund?(payment: SandboxPayment, outRefundNo: string): void;
   /** The merchants' keys, as JSON-safe records, so a restarted sandbox still knows its merchants. */
   exportMerchants(): unknown[];
   /** Registers merchants from `exportMerchants` of an earlier run; a malformed record throws. */

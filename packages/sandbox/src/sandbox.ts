@@ -127,6 +127,17 @@ export class Sandbox {
     if (payment.status === 'waiting') this.#simulator(payment.provider).close(payment);
   }
 
+  /** The merchant reroutes an abnormal refund (WeChat), which then succeeds with its callback. */
+  rerouteRefund(outTradeNo: string, outRefundNo: string): void {
+    const payment = this.ledger.find(outTradeNo);
+    if (!payment) throw new SandboxError(404, 'not_found', `no payment ${outTradeNo} in the sandbox`);
+    const simulator = this.#simulator(payment.provider);
+    if (!simulator.rerouteRefund) {
+      throw new SandboxError(409, 'not_supported', `${payment.provider} refunds are never abnormal`);
+    }
+    simulator.rerouteRefund(payment, outRefundNo);
+  }
+
   #simulator(provider: Provider): ProviderSimulator {
     const simulator = this.simulators.get(provider);
     if (!simulator) throw new Error(`no ${provider} simulator`);
@@ -186,6 +197,14 @@ export class Sandbox {
       this.close(request.params.outTradeNo);
       return paymentView(this.ledger.find(request.params.outTradeNo)!);
     });
+
+    app.post<{ Params: { outTradeNo: string; outRefundNo: string } }>(
+      '/control/payments/:outTradeNo/refunds/:outRefundNo/reroute',
+      async (request) => {
+        this.rerouteRefund(request.params.outTradeNo, request.params.outRefundNo);
+        return paymentView(this.ledger.find(request.params.outTradeNo)!);
+      },
+    );
 
     app.post<{ Body: { mode?: unknown; count?: unknown; delayMs?: unknown } | undefined }>(
       '/control/callbacks',

@@ -610,6 +610,14 @@ describe('refunds', () => {
     expect(resource.refund_status).toBe('ABNORMAL');
     expect(resource.success_time).toBeUndefined();
     expect(await queryRefund(outRefundNo)).toMatchObject({ status: 'ABNORMAL' });
+
+    // Rerouted in the merchant console, WeChat pays it out and says so; only an abnormal refund can be.
+    sandbox.rerouteRefund(no, outRefundNo);
+    await vi.waitFor(() => expect(hits(outRefundNo)).toHaveLength(2));
+    expect(openCallback(hits(outRefundNo)[1]!).envelope.event_type).toBe('REFUND.SUCCESS');
+    expect(await queryRefund(outRefundNo)).toMatchObject({ status: 'SUCCESS' });
+    expect(() => sandbox.rerouteRefund(no, outRefundNo)).toThrow(/not abnormal/);
+    expect(() => sandbox.rerouteRefund(no, 'NOPE')).toThrow(/no refund NOPE/);
   });
 
   it('the SANDBOX_CLOSED marker gives CLOSED and REFUND.CLOSED, and frees the amount again', async () => {

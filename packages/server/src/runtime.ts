@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Sandbox } from 'paycenter-sandbox';
 import { AppService } from './apps/app.service.js';
+import { PaymentSync } from './attempts/payment-sync.js';
 import { SubmitService } from './attempts/submit.service.js';
 import { CallbackService } from './callbacks/callback.service.js';
 import { ChannelService } from './channels/channel.service.js';
@@ -15,6 +16,9 @@ import { type Database, openDatabase } from './db/database.js';
 import { isMigrated, migrateToLatest } from './db/migrate.js';
 import { readDemo } from './demo/demo.js';
 import { buildHttpServer } from './http/server.js';
+import { JobRunner } from './jobs/job-runner.js';
+import { lifecycleJobs } from './jobs/lifecycle-jobs.js';
+import { DEFAULT_LIFECYCLE_SCHEDULES, type LifecycleSchedules, queryDelaySeconds } from './jobs/schedules.js';
 import { NotifyDispatcher } from './notify/dispatcher.js';
 import { NotifyService } from './notify/notify.service.js';
 import { configureDefaultNotifySchedule } from './notify/schedule.js';
@@ -22,12 +26,15 @@ import { WakeupBus } from './notify/wakeup.js';
 import { OrderService } from './orders/order.service.js';
 import { createLiveStatus, type LiveStatus } from './realtime/live-status.js';
 import { onOrderChange } from './realtime/order-changes.js';
+import { RefundService } from './refunds/refund.service.js';
 
 export interface Services {
   apps: AppService;
   channels: ChannelService;
   orders: OrderService;
   submissions: SubmitService;
+  payments: PaymentSync;
+  refunds: RefundService;
   callbacks: CallbackService;
   notify: NotifyService;
 }
@@ -41,17 +48,41 @@ export function createServices(
   database: Database,
   masterKey: Buffer,
   clock: Clock,
-  options: { urls?: PublicUrl; transport?: HttpTransport; wakeup?: WakeupBus } = {},
+  options: {
+    urls?: PublicUrl;
+    transport?: HttpTransport;
+    wakeup?: WakeupBus;
+    schedules?: LifecycleSchedules;
+  } = {},
 ): Services {
   const secrets = new SecretBox(masterKey);
   const channels = new ChannelService(database.db, secrets, clock);
   const clients = new ChannelClients(channels, { transport: options.transport ?? undiciTransport(), clock });
   const urls = options.urls ?? { publicUrl: () => 'http://localhost:8080' };
+  const schedules = options.schedules ?? DEFAULT_LIFECYCLE_SCHEDULES;
+  const payments = new PaymentSync(database.db, channels, clients, clock);
   return {
     apps: new AppService(database.db, secrets, clock),
     channels,
-    orders: new OrderService(database.db, clock),
-    submissions: new SubmitService(database.db, channels, clients, clock, urls),
+    orders: new OrderService(database.db, clock, payments),
+    submissions: new SubmitService(
+      database.db,
+      channels,
+      clients,
+      clock,
+      urls,
+      payments,
+      queryDelaySeconds(schedules.paymentQuery, 0),
+    ),
+    payments,
+    refunds: new RefundService(
+      database.db,
+      channels,
+      clients,
+      clock,
+      urls,
+      queryDelaySeconds(schedules.refundQuery, 0),
+    ),
     callbacks: new CallbackService(database.db, channels, clients, clock),
     notify: new NotifyService(database.db, clock, options.wakeup),
   };
@@ -79,6 +110,8 @@ export interface Runtime {
   readonly live: LiveStatus;
   /** The webhook dispatcher; running when the runtime was created with `workers: true`. */
   readonly dispatcher: NotifyDispatcher;
+  /** Expiry, payment queries and refunds; running with `workers: true`, or driven by hand (`runOnce`). */
+  readonly jobs: JobRunner;
   /** Sets the public base URL once the real address is known (PORT=0 without PAYCENTER_PUBLIC_URL). */
   setPublicUrl(url: string): void;
   close(): Promise<void>;
@@ -111,7 +144,11 @@ export async function createRuntime(
     const wakeup = new WakeupBus({
       connectionString: config.database.kind === 'postgres' ? config.database.url : undefined,
     });
-    const services = createServices(database, masterKey, clock, { urls, wakeup });
+    const services = createServices(database, masterKey, clock, {
+      urls,
+      wakeup,
+      schedules: config.lifecycle,
+    });
     // Every committed order change writes a webhook task: try it now, not at the next poll.
     const stopWaking = onOrderChange(database.db, () => wakeup.wake());
     const sandbox = config.sandbox
@@ -163,9 +200,23 @@ export async function createRuntime(
       },
       { allowPrivate: config.notifyAllowPrivate },
     );
+    const jobs = new JobRunner(
+      lifecycleJobs({
+        db: database.db,
+        clock,
+        payments: services.payments,
+        refunds: services.refunds,
+        schedules: config.lifecycle,
+        logger: http.log.child({ worker: 'jobs' }),
+      }),
+      { intervalMs: config.lifecycle.jobIntervalMs, logger: http.log.child({ worker: 'jobs' }) },
+    );
     await wakeup.start();
     await live.start();
-    if (options.workers) dispatcher.start();
+    if (options.workers) {
+      dispatcher.start();
+      jobs.start();
+    }
     return {
       database,
       services,
@@ -173,6 +224,7 @@ export async function createRuntime(
       sandbox,
       live,
       dispatcher,
+      jobs,
       adminTokenFile: admin.file,
       setPublicUrl: (url) => {
         publicUrl = url.replace(/\/+$/, '');
@@ -181,6 +233,7 @@ export async function createRuntime(
       close: async () => {
         await http.close();
         await live.stop();
+        await jobs.stop();
         await dispatcher.close();
         stopWaking();
         await wakeup.stop();

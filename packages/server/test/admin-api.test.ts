@@ -26,6 +26,7 @@ describe.each(backends())('admin API on %s', (backend) => {
         notifyUrl: 'https://courses.example/hooks',
         returnUrl: 'https://courses.example/done',
         notifySchedule: [5, 10],
+        autoRefundDuplicates: true,
         apiKey: expect.stringMatching(/^sk_[0-9A-Za-z]{40}$/),
         webhookSecret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
         createdAt: t.clock.now().toISOString(),
@@ -67,6 +68,7 @@ describe.each(backends())('admin API on %s', (backend) => {
         notifyUrl: 'https://b.example/hook',
         returnUrl: null,
         notifySchedule: null,
+        autoRefundDuplicates: false,
         status: 'disabled',
       });
       expect(res.statusCode).toBe(200);
@@ -75,6 +77,7 @@ describe.each(backends())('admin API on %s', (backend) => {
         notifyUrl: 'https://b.example/hook',
         returnUrl: null,
         notifySchedule: null,
+        autoRefundDuplicates: false,
         status: 'disabled',
         updatedAt: t.clock.now().toISOString(),
       });

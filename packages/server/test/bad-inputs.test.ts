@@ -173,6 +173,8 @@ describe.each(backends())('bad inputs on %s', (backend) => {
       [{ name: 'x', notifyUrl: 'https://x.example', notifySchedule: [999_999_999] }, 'notifySchedule'],
       [{ name: '   ', notifyUrl: 'https://x.example' }, 'name'],
       [{ name: 'x', notifyUrl: 'https://x.example', secret: 'mine' }, 'secret'],
+      [{ name: 'x', notifyUrl: 'https://x.example', autoRefundDuplicates: 'yes' }, 'autoRefundDuplicates'],
+      [{ name: 'x', notifyUrl: 'https://x.example', autoRefundDuplicates: null }, 'autoRefundDuplicates'],
     ];
     for (const [body, field] of bad) {
       const res = await t.admin('POST', '/admin-api/apps', body);

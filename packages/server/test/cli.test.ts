@@ -122,6 +122,7 @@ describe('cli apps and channels on an embedded data dir', () => {
           notifyUrl: 'https://shop.example/hook',
           returnUrl: null,
           notifySchedule: null,
+          autoRefundDuplicates: true,
           createdAt: expect.any(String),
           updatedAt: expect.any(String),
         },
@@ -181,6 +182,25 @@ describe('cli apps and channels on an embedded data dir', () => {
         { cwd },
       );
       expectOneLineError(result, 'config.apiV3Key');
+    },
+    SPAWN_TIMEOUT,
+  );
+});
+
+describe('cli demo', () => {
+  it(
+    'sets up the demo once in the data dir it was given, and names the file where it wrote the key',
+    async () => {
+      const cwd = makeTempDir();
+      const env = { PAYCENTER_DATA_DIR: 'state/pay' };
+      const first = expectSuccess(await runCli(['demo'], { cwd, env }));
+      expect(first).toContain(
+        'created demo app 1 with all ten channels on the sandbox (state/pay/demo.json)',
+      );
+      expect(fileMode(path.join(cwd, 'state', 'pay', 'demo.json'))).toBe(0o600);
+      const again = expectSuccess(await runCli(['demo'], { cwd, env }));
+      expect(again).toContain('demo app 1 with all ten channels on the sandbox (state/pay/demo.json)');
+      expect(again).not.toContain('created');
     },
     SPAWN_TIMEOUT,
   );

@@ -33,6 +33,12 @@ describe('loadConfig defaults', () => {
       sandboxTimeScale: 1,
       notifySchedule: null,
       notifyAllowPrivate: true,
+      lifecycle: {
+        paymentQuery: [60, 120, 300, 600, 1800, 3600],
+        refundQuery: [10, 30, 60, 300, 1800, 3600],
+        expiryLeaseSeconds: 60,
+        jobIntervalMs: 2000,
+      },
       eventBusUrl: undefined,
       rateLimitPerMinute: 6000,
       bodyLimitBytes: 256 * 1024,
@@ -123,6 +129,22 @@ describe('loadConfig accepts good values', () => {
       env: { PAYCENTER_RATE_LIMIT: '0' },
       expected: { rateLimitPerMinute: 0 },
     },
+    {
+      name: 'the lifecycle schedules and job interval, in seconds or with units',
+      env: {
+        PAYCENTER_QUERY_SCHEDULE: '30s,2m,1h',
+        PAYCENTER_REFUND_QUERY_SCHEDULE: '5,60',
+        PAYCENTER_JOB_INTERVAL_MS: '500',
+      },
+      expected: {
+        lifecycle: {
+          paymentQuery: [30, 120, 3600],
+          refundQuery: [5, 60],
+          expiryLeaseSeconds: 60,
+          jobIntervalMs: 500,
+        },
+      },
+    },
   ];
 
   it.each(cases)('$name', ({ env, expected }) => {
@@ -204,6 +226,21 @@ describe('loadConfig refuses bad values with a one-line ConfigError naming the v
       name: 'PAYCENTER_BODY_LIMIT below 1 KiB',
       variable: 'PAYCENTER_BODY_LIMIT',
       env: { PAYCENTER_BODY_LIMIT: '100' },
+    },
+    {
+      name: 'PAYCENTER_QUERY_SCHEDULE with a word in it',
+      variable: 'PAYCENTER_QUERY_SCHEDULE',
+      env: { PAYCENTER_QUERY_SCHEDULE: '60,soon' },
+    },
+    {
+      name: 'PAYCENTER_REFUND_QUERY_SCHEDULE with a zero delay',
+      variable: 'PAYCENTER_REFUND_QUERY_SCHEDULE',
+      env: { PAYCENTER_REFUND_QUERY_SCHEDULE: '0,10' },
+    },
+    {
+      name: 'PAYCENTER_JOB_INTERVAL_MS below 10 ms',
+      variable: 'PAYCENTER_JOB_INTERVAL_MS',
+      env: { PAYCENTER_JOB_INTERVAL_MS: '5' },
     },
   ];
 

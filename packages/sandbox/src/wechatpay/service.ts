@@ -434,14 +434,31 @@ export class WechatPayService {
     return refundView(payment, refund);
   }
 
-  #finishRefund(payment: SandboxPayment, refund: SandboxRefund): void {
+  /**
+   * The merchant reroutes an ABNORMAL refund in the merchant console (to the payer's balance or an
+   * account of the merchant's choosing): WeChat finishes it and calls back with REFUND.SUCCESS.
+   */
+  rerouteAbnormalRefund(payment: SandboxPayment, outRefundNo: string): void {
+    const refund = payment.refunds.find((r) => r.outRefundNo === outRefundNo);
+    if (!refund)
+      throw new SandboxError(404, 'not_found', `no refund ${outRefundNo} of ${payment.outTradeNo}`);
+    if (refund.status !== 'abnormal') {
+      throw new SandboxError(409, 'not_abnormal', `refund ${outRefundNo} is ${refund.status}, not abnormal`);
+    }
+    refund.status = 'processing';
+    this.#finishRefund(payment, refund, 'succeeded');
+  }
+
+  #finishRefund(payment: SandboxPayment, refund: SandboxRefund, outcome?: 'succeeded'): void {
     if (refund.status !== 'processing') return;
     const reason = refund.reason ?? '';
-    refund.status = reason.includes(SANDBOX_ABNORMAL_MARKER)
-      ? 'abnormal'
-      : reason.includes(SANDBOX_CLOSED_MARKER)
-        ? 'closed'
-        : 'succeeded';
+    refund.status =
+      outcome ??
+      (reason.includes(SANDBOX_ABNORMAL_MARKER)
+        ? 'abnormal'
+        : reason.includes(SANDBOX_CLOSED_MARKER)
+          ? 'closed'
+          : 'succeeded');
     refund.finishedAt = this.now();
     const [eventType, summary] =
       refund.status === 'succeeded'

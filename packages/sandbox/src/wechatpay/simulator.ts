@@ -25,6 +25,7 @@ export function createWechatPaySimulator(
     createMerchant: () => ({ ...service.createMerchant() }),
     pay: (payment, { amount }) => service.pay(payment, amount),
     close: (payment) => service.closePayment(payment),
+    rerouteRefund: (payment, outRefundNo) => service.rerouteAbnormalRefund(payment, outRefundNo),
     exportMerchants: () => service.exportMerchants(),
     importMerchants: (records) => service.importMerchants(records),
   };

@@ -1,7 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
-import type { AppRow, AppStatus, DB } from '../db/schema.js';
-
-export type Executor = Kysely<DB> | Transaction<DB>;
+import type { AppRow, AppStatus, Executor } from '../db/schema.js';
 
 export interface ApiKeyRow {
   id: string;
@@ -18,6 +15,7 @@ export async function insertApp(
     notifyUrl: string;
     returnUrl: string | null;
     notifySchedule: number[] | null;
+    autoRefundDuplicates: boolean;
     sealedWebhookSecret: string;
     now: Date;
   },
@@ -29,6 +27,7 @@ export async function insertApp(
       notify_url: values.notifyUrl,
       return_url: values.returnUrl,
       notify_schedule: values.notifySchedule,
+      auto_refund_duplicates: values.autoRefundDuplicates,
       webhook_secret: values.sealedWebhookSecret,
       created_at: values.now,
       updated_at: values.now,
@@ -54,6 +53,7 @@ export async function updateApp(
     notifyUrl?: string;
     returnUrl?: string | null;
     notifySchedule?: number[] | null;
+    autoRefundDuplicates?: boolean;
   },
   now: Date,
 ): Promise<AppRow | undefined> {
@@ -65,6 +65,9 @@ export async function updateApp(
       ...(patch.notifyUrl === undefined ? {} : { notify_url: patch.notifyUrl }),
       ...(patch.returnUrl === undefined ? {} : { return_url: patch.returnUrl }),
       ...(patch.notifySchedule === undefined ? {} : { notify_schedule: patch.notifySchedule }),
+      ...(patch.autoRefundDuplicates === undefined
+        ? {}
+        : { auto_refund_duplicates: patch.autoRefundDuplicates }),
       updated_at: now,
     })
     .where('id', '=', id)

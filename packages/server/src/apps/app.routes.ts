@@ -18,6 +18,9 @@ const AppView = Type.Object({
   notifyUrl: Type.String(),
   returnUrl: Nullable(Type.String()),
   notifySchedule: Nullable(Type.Array(Type.Integer())),
+  autoRefundDuplicates: Type.Boolean({
+    description: 'refund a second payment of an already paid order automatically',
+  }),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 });
@@ -53,6 +56,7 @@ export const appRoutes: FastifyPluginAsyncTypebox<{ apps: AppService }> = async 
             notifyUrl: Url,
             returnUrl: Type.Optional(Nullable(Url)),
             notifySchedule: Type.Optional(Nullable(Schedule)),
+            autoRefundDuplicates: Type.Optional(Type.Boolean()),
           },
           { additionalProperties: false },
         ),
@@ -95,6 +99,7 @@ export const appRoutes: FastifyPluginAsyncTypebox<{ apps: AppService }> = async 
             notifyUrl: Type.Optional(Url),
             returnUrl: Type.Optional(Nullable(Url)),
             notifySchedule: Type.Optional(Nullable(Schedule)),
+            autoRefundDuplicates: Type.Optional(Type.Boolean()),
           },
           { additionalProperties: false, minProperties: 1 },
         ),

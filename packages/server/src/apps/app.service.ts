@@ -15,6 +15,8 @@ export interface AppView {
   notifyUrl: string;
   returnUrl: string | null;
   notifySchedule: number[] | null;
+  /** Refund a second payment of an already paid order without asking (default true). */
+  autoRefundDuplicates: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -38,6 +40,7 @@ export interface AppInput {
   notifyUrl: string;
   returnUrl?: string | null | undefined;
   notifySchedule?: number[] | null | undefined;
+  autoRefundDuplicates?: boolean | undefined;
 }
 
 export interface AppPatch {
@@ -46,6 +49,7 @@ export interface AppPatch {
   notifyUrl?: string | undefined;
   returnUrl?: string | null | undefined;
   notifySchedule?: number[] | null | undefined;
+  autoRefundDuplicates?: boolean | undefined;
 }
 
 /** Who is calling the merchant API, once the key checked out. */
@@ -75,6 +79,7 @@ export function toAppView(row: AppRow): AppView {
     notifyUrl: row.notify_url,
     returnUrl: row.return_url,
     notifySchedule: row.notify_schedule,
+    autoRefundDuplicates: row.auto_refund_duplicates,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
@@ -114,6 +119,7 @@ export class AppService {
         notifyUrl,
         returnUrl,
         notifySchedule,
+        autoRefundDuplicates: input.autoRefundDuplicates ?? true,
         sealedWebhookSecret: this.secrets.seal(webhookSecret, WEBHOOK_SECRET_PURPOSE),
         now,
       });
@@ -151,6 +157,9 @@ export class AppService {
                   ? null
                   : checkNotifySchedule('notifySchedule', patch.notifySchedule),
             }),
+        ...(patch.autoRefundDuplicates === undefined
+          ? {}
+          : { autoRefundDuplicates: patch.autoRefundDuplicates }),
       },
       this.clock.now(),
     );

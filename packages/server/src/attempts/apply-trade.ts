@@ -1,16 +1,19 @@
 import type { Kysely } from 'kysely';
 import type { TradeSnapshot } from '../channels/channel-client.js';
+import { newChannelNo } from '../channels/channel-no.js';
 import type { Clock } from '../clock.js';
 import type { DB } from '../db/schema.js';
 import { recordEvent } from '../events/event.repository.js';
 import * as orderRepo from '../orders/order.repository.js';
 import { toOrderView } from '../orders/order.service.js';
 import { announceOrderChange } from '../realtime/order-changes.js';
+import { insertRefund } from '../refunds/refund.repository.js';
+import { toRefundView } from '../refunds/refund.view.js';
 import * as repo from './attempt.repository.js';
 import { toAttemptView } from './attempt.view.js';
 
 /** Where an outcome came from; recorded in logs, never changes how it is applied. */
-export type OutcomeSource = 'callback' | 'submit_answer' | 'query' | 'expiry';
+export type OutcomeSource = 'callback' | 'submit_answer' | 'query' | 'close' | 'expiry';
 
 export type ApplyResult =
   /** The outcome changed our books; `taskIds` are the webhook tasks it wrote. */
@@ -84,6 +87,7 @@ export async function applyTrade(
         now,
       });
       if (!paid) throw new Error(`order ${order.id} changed while locked`);
+      await repo.hurryOtherWaitingAttempts(trx, order.id, attempt.id, now);
       const { taskId } = await recordEvent(trx, {
         appId: paid.app_id,
         type: 'order.paid',
@@ -101,12 +105,36 @@ export async function applyTrade(
     }
 
     // The order was already paid through another attempt: the payer paid twice (an old QR code).
-    // The money is real; record it and tell the merchant, who must see it refunded.
+    // The money is real; record it, tell the merchant, and (unless the app said not to) give it back.
+    const app = await trx
+      .selectFrom('apps')
+      .select('auto_refund_duplicates')
+      .where('id', '=', order.app_id)
+      .executeTakeFirstOrThrow();
+    const refund = app.auto_refund_duplicates
+      ? await insertRefund(trx, {
+          appId: order.app_id,
+          orderId: order.id,
+          attemptId: paidAttempt.id,
+          kind: 'duplicate_payment',
+          merchantRefundId: null,
+          no: newChannelNo('R', now),
+          amount: Number(paidAttempt.amount),
+          reason: 'duplicate payment',
+          // Due at once: the refund job sends it to the channel.
+          nextQueryAt: now,
+          now,
+        })
+      : undefined;
     const { taskId } = await recordEvent(trx, {
       appId: order.app_id,
       type: 'order.duplicate_paid',
       orderId: order.id,
-      data: { ...toOrderView(order), duplicateAttempt: toAttemptView(paidAttempt) },
+      data: {
+        ...toOrderView(order),
+        duplicateAttempt: toAttemptView(paidAttempt),
+        autoRefund: refund ? toRefundView(refund) : null,
+      },
       notifyUrl: order.notify_url,
       channel,
       now,

@@ -1,10 +1,18 @@
 import type { Transaction } from 'kysely';
-import type { Executor } from '../apps/app.repository.js';
-import type { AttemptStatus, DB, DisplayMode } from '../db/schema.js';
+import type { AttemptStatus, DB, DisplayMode, Executor } from '../db/schema.js';
+import { claimDueQueries } from '../jobs/due-queries.js';
 
 export async function insertAttempt(
   trx: Transaction<DB>,
-  values: { orderId: string; channelId: string; channelCode: string; no: string; amount: number; now: Date },
+  values: {
+    orderId: string;
+    channelId: string;
+    channelCode: string;
+    no: string;
+    amount: number;
+    nextQueryAt: Date;
+    now: Date;
+  },
 ) {
   return trx
     .insertInto('attempts')
@@ -14,6 +22,7 @@ export async function insertAttempt(
       channel_code: values.channelCode,
       no: values.no,
       amount: values.amount,
+      next_query_at: values.nextQueryAt,
       created_at: values.now,
       updated_at: values.now,
     })
@@ -90,6 +99,7 @@ export async function markAttemptPaid(
       payer_id: values.payerId,
       paid_at: values.paidAt,
       raw_callback: JSON.stringify(values.raw),
+      next_query_at: null,
       updated_at: values.now,
     })
     .where('id', '=', id)
@@ -102,7 +112,7 @@ export async function markAttemptPaid(
 export async function closeWaitingAttempt(trx: Transaction<DB>, id: string, now: Date) {
   return trx
     .updateTable('attempts')
-    .set({ status: 'closed', closed_at: now, updated_at: now })
+    .set({ status: 'closed', closed_at: now, next_query_at: null, updated_at: now })
     .where('id', '=', id)
     .where('status', '=', 'waiting')
     .returningAll()
@@ -129,4 +139,29 @@ export async function listWaitingAttempts(db: Executor, orderId: string, limit: 
     .orderBy('id', 'desc')
     .limit(limit)
     .execute();
+}
+
+/**
+ * The order was paid through another attempt: its other waiting attempts are asked about (and closed
+ * at their channels) at once rather than at their next scheduled query, so an old QR code stops
+ * being payable soon.
+ */
+export async function hurryOtherWaitingAttempts(
+  trx: Transaction<DB>,
+  orderId: string,
+  paidAttemptId: string,
+  now: Date,
+) {
+  await trx
+    .updateTable('attempts')
+    .set({ next_query_at: now })
+    .where('order_id', '=', orderId)
+    .where('status', '=', 'waiting')
+    .where('id', '!=', paidAttemptId)
+    .execute();
+}
+
+/** Claims the waiting attempts whose next query is due (see `claimDueQueries`). */
+export async function claimDueAttempts(db: Executor, now: Date, limit: number, schedule: readonly number[]) {
+  return claimDueQueries(db, 'attempts', now, limit, schedule);
 }

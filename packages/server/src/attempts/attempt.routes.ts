@@ -3,6 +3,8 @@ import { Type } from 'typebox';
 import { CHANNEL_CODES } from '../channels/channel-codes.js';
 import { principalOf } from '../http/auth.js';
 import { errorResponses, IdParams, Nullable } from '../http/schemas.js';
+import { OrderView } from '../orders/order.routes.js';
+import type { OrderService } from '../orders/order.service.js';
 import type { SubmitService } from './submit.service.js';
 
 export const AttemptView = Type.Object({
@@ -51,10 +53,10 @@ const ChannelExtras = Type.Object(
   { additionalProperties: false },
 );
 
-export const attemptRoutes: FastifyPluginAsyncTypebox<{ submissions: SubmitService }> = async (
-  app,
-  { submissions },
-) => {
+export const attemptRoutes: FastifyPluginAsyncTypebox<{
+  submissions: SubmitService;
+  orders: OrderService;
+}> = async (app, { submissions, orders }) => {
   const tags = ['orders'];
 
   app.post(
@@ -94,5 +96,36 @@ export const attemptRoutes: FastifyPluginAsyncTypebox<{ submissions: SubmitServi
       },
     },
     async (request) => ({ data: await submissions.list(principalOf(request), request.params.id) }),
+  );
+
+  app.post(
+    '/orders/:id/sync',
+    {
+      schema: {
+        tags,
+        summary: "Ask the channels about the order's waiting attempts now",
+        description:
+          'For a callback you suspect lost: each waiting attempt (the newest five) is queried and a payment found ' +
+          'is applied exactly as its callback would be (order.paid once, however many times you ask). Channels ' +
+          'that could not answer are listed in failures.',
+        params: IdParams,
+        response: {
+          200: Type.Object({
+            queried: Type.Integer(),
+            applied: Type.Integer(),
+            failures: Type.Array(
+              Type.Object({ attemptNo: Type.String(), providerCode: Type.String(), message: Type.String() }),
+            ),
+            order: OrderView,
+          }),
+          ...errorResponses(401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const result = await submissions.sync(principal.appId, request.params.id);
+      return { ...result, order: await orders.get(principal, request.params.id) };
+    },
   );
 };

@@ -1,33 +1,29 @@
 import type { Kysely } from 'kysely';
 import type { MerchantPrincipal } from '../apps/app.service.js';
-import { beijingIsoSeconds } from '../channels/beijing-time.js';
 import type { ChannelService } from '../channels/channel.service.js';
 import { ChannelError, type ChannelExtras } from '../channels/channel-client.js';
 import type { ChannelClients } from '../channels/channel-clients.js';
 import { type ChannelCode, isChannelCode } from '../channels/channel-codes.js';
+import { newChannelNo } from '../channels/channel-no.js';
 import type { Clock } from '../clock.js';
-import { randomBase62 } from '../crypto/tokens.js';
 import type { DB, OrderRow } from '../db/schema.js';
 import { AppError, invalidRequest, notFound } from '../errors.js';
+import { addSeconds } from '../jobs/schedules.js';
 import * as orderRepo from '../orders/order.repository.js';
 import { isRowId } from '../validation.js';
 import { applyTrade } from './apply-trade.js';
 import * as repo from './attempt.repository.js';
 import { type AttemptView, toAttemptView } from './attempt.view.js';
+import type { PaymentSync, SyncResult } from './payment-sync.js';
 
 export interface SubmitInput {
   channelCode: string;
   channelExtras?: ChannelExtras | undefined;
 }
 
-/**
- * An attempt number, sent to the channel as out_trade_no: `P`, the Beijing time to the second, and
- * 12 random base62 characters — 27 characters of [0-9A-Za-z], valid for WeChat (6–32 of
- * [0-9A-Za-z_-*|]) and Alipay (≤ 64 of letters, digits, _), readable and sortable by time.
- */
+/** An attempt number, sent to the channel as out_trade_no (see `newChannelNo`). */
 export function newAttemptNo(now: Date): string {
-  const stamp = beijingIsoSeconds(now).replace(/\D/g, '');
-  return `P${stamp}${randomBase62(12)}`;
+  return newChannelNo('P', now);
 }
 
 /** Checks the extras a product needs before anything is written or sent. */
@@ -68,19 +64,6 @@ export interface SubmitOptions {
   returnUrl?: string | undefined;
 }
 
-/** What asking the channels about an order's waiting attempts found. */
-export interface SyncResult {
-  /** Waiting attempts asked about. */
-  queried: number;
-  /** Answers that changed our books (paid, or an attempt closed). */
-  applied: number;
-  /** Channels that could not answer; the order stays as it was for those. */
-  failures: { attemptNo: string; providerCode: string; message: string }[];
-}
-
-/** At most this many waiting attempts (the newest) are asked about per sync. */
-export const SYNC_MAX_ATTEMPTS = 5;
-
 export class SubmitService {
   constructor(
     private readonly db: Kysely<DB>,
@@ -88,6 +71,9 @@ export class SubmitService {
     private readonly clients: ChannelClients,
     private readonly clock: Clock,
     private readonly urls: { publicUrl: () => string },
+    private readonly payments: PaymentSync,
+    /** Seconds after a submit before the sync job first asks the channel about it. */
+    private readonly firstQueryDelaySeconds: number,
   ) {}
 
   /**
@@ -136,6 +122,7 @@ export class SubmitService {
         channelCode: code,
         no: newAttemptNo(now),
         amount: Number(order.amount),
+        nextQueryAt: addSeconds(now, this.firstQueryDelaySeconds),
         now,
       });
     });
@@ -197,42 +184,11 @@ export class SubmitService {
     return toAttemptView(row);
   }
 
-  /**
-   * Asks the channels about the order's waiting attempts (the newest few) and applies their answers
-   * through `applyTrade`, exactly as a callback would be: for "I have paid", a lost callback, or an
-   * order about to expire. A channel that cannot answer is reported, not thrown.
-   */
+  /** Asks the channels about the order's waiting attempts (see `PaymentSync.syncOrder`). */
   async sync(appId: string, orderId: string): Promise<SyncResult> {
     const order = isRowId(orderId) ? await orderRepo.findOrder(this.db, appId, orderId) : undefined;
     if (!order) throw notFound('order');
-    const attempts = await repo.listWaitingAttempts(this.db, order.id, SYNC_MAX_ATTEMPTS);
-    const result: SyncResult = { queried: attempts.length, applied: 0, failures: [] };
-    await Promise.all(
-      attempts.map(async (attempt) => {
-        const channel = await this.channels.find(attempt.channel_id);
-        if (!channel) return;
-        try {
-          const trade = await this.clients.for(channel).queryPayment(attempt.no);
-          const applied = await applyTrade(this.db, this.clock, {
-            channelId: channel.id,
-            trade,
-            source: 'query',
-          });
-          if (applied.result === 'applied') result.applied++;
-          if (applied.result === 'rejected') {
-            result.failures.push({ attemptNo: attempt.no, providerCode: applied.reason, message: 'refused' });
-          }
-        } catch (error) {
-          if (!(error instanceof ChannelError)) throw error;
-          result.failures.push({
-            attemptNo: attempt.no,
-            providerCode: error.providerCode,
-            message: error.message,
-          });
-        }
-      }),
-    );
-    return result;
+    return this.payments.syncOrder(order.id);
   }
 
   async list(principal: MerchantPrincipal, orderId: string): Promise<AttemptView[]> {

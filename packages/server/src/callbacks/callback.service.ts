@@ -6,6 +6,7 @@ import { type CallbackAnswer, CallbackRejected, type CallbackRequest } from '../
 import type { ChannelClients } from '../channels/channel-clients.js';
 import type { Clock } from '../clock.js';
 import type { DB } from '../db/schema.js';
+import { applyRefund } from '../refunds/apply-refund.js';
 
 export type CallbackKind = 'order' | 'refund';
 
@@ -53,14 +54,28 @@ export class CallbackService {
     }
 
     if (verified.kind === 'refund') {
-      // Refunds are recorded with the refunds feature; until one exists no refund can be ours.
-      const known = await this.db
-        .selectFrom('refunds')
-        .select('id')
-        .where('no', '=', verified.refund.outRefundNo)
-        .executeTakeFirst();
-      if (!known) return refuse('unknown_refund', { outRefundNo: verified.refund.outRefundNo });
-      return refuse('refund_not_supported', { outRefundNo: verified.refund.outRefundNo });
+      // WeChat posts refund results to the refund URL; Alipay reports refunds on the payment's own
+      // notify URL (the order URL). Either way the report is checked against the refund it names.
+      const { refund, outTradeNo } = verified;
+      const result = await applyRefund(this.db, this.clock, {
+        channelId: channel.id,
+        outTradeNo,
+        refund,
+        source: 'callback',
+      });
+      if (result.result === 'rejected') return refuse(result.reason, { outRefundNo: refund.outRefundNo });
+      if (result.result === 'applied') {
+        log.info(
+          { channelId, outRefundNo: refund.outRefundNo, change: result.change },
+          'refund callback applied',
+        );
+      }
+      return {
+        handled: true,
+        answer: client.callbackAnswer(true),
+        accepted: true,
+        taskIds: result.result === 'applied' ? result.taskIds : [],
+      };
     }
     if (kind !== 'order') return refuse('payment_on_refund_url', { outTradeNo: verified.trade.outTradeNo });
 

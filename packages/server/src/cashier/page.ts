@@ -18,7 +18,7 @@ function scriptJson(value: unknown): string {
     .replace(/\u2029/g, '\\u2029');
 }
 
-const WECHAT_ICON = () =>
+const WECHAT_ICON =
   '<svg class="icon" viewBox="0 0 40 40" aria-hidden="true"><rect width="40" height="40" rx="10" fill="#07c160"/>' +
   '<path fill="#fff" d="M16.6 10.5c-5.3 0-9.6 3.6-9.6 8 0 2.5 1.4 4.7 3.5 6.2l-.9 2.8 3.3-1.7c1.2.4 2.4.6 3.7.6h.6a7.3 7.3 0 0 1-.3-2c0-4.4 4.1-7.9 9.2-7.9h.5c-.9-3.4-4.9-6-9.9-6Z"/>' +
   '<path fill="#fff" d="M33 23.4c0-3.6-3.6-6.5-7.9-6.5s-7.9 2.9-7.9 6.5 3.6 6.5 7.9 6.5c1 0 2-.2 2.9-.5l2.7 1.4-.7-2.3c1.8-1.2 3-3 3-5.1Z"/>' +
@@ -26,7 +26,7 @@ const WECHAT_ICON = () =>
   '<circle cx="22.6" cy="22.3" r="1" fill="#07c160"/><circle cx="27.7" cy="22.3" r="1" fill="#07c160"/></svg>';
 
 // The character 支 drawn as strokes, so it shows without a CJK font.
-const ALIPAY_ICON = () =>
+const ALIPAY_ICON =
   '<svg class="icon" viewBox="0 0 40 40" aria-hidden="true"><rect width="40" height="40" rx="10" fill="#1677ff"/>' +
   '<path d="M11.5 14h17M20 9.5v8.5M10.5 19h19M14 22.5h11.5c-2.2 5-6.5 8.2-12.5 9.5M16.5 25c2.8 3.4 7 5.8 12.5 7" ' +
   'fill="none" stroke="#fff" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round"/></svg>';
@@ -48,13 +48,13 @@ const CLOSED_ICON =
   '<circle cx="36" cy="36" r="22" fill="none" stroke="#9ca3af" stroke-width="4.5"/>' +
   '<path d="M36 24v13l8 5" fill="none" stroke="#9ca3af" stroke-width="4.5" stroke-linecap="round" stroke-linejoin="round"/></svg>';
 
-const ICONS: Record<BrowserChannel, () => string> = {
-  wx_native: () => WECHAT_ICON(),
-  wx_jsapi: () => WECHAT_ICON(),
-  wx_h5: () => WECHAT_ICON(),
-  alipay_qr: () => ALIPAY_ICON(),
-  alipay_pc: () => ALIPAY_ICON(),
-  alipay_wap: () => ALIPAY_ICON(),
+const ICONS: Record<BrowserChannel, string> = {
+  wx_native: WECHAT_ICON,
+  wx_jsapi: WECHAT_ICON,
+  wx_h5: WECHAT_ICON,
+  alipay_qr: ALIPAY_ICON,
+  alipay_pc: ALIPAY_ICON,
+  alipay_wap: ALIPAY_ICON,
 };
 
 export interface CashierPageInput {
@@ -101,12 +101,13 @@ export function renderCashierPage(input: CashierPageInput): string {
   const refunded = order.status === 'refunded';
   const yuan = formatYuan(order.amount);
   const hide = (v: View) => (view === v ? '' : ' hidden');
-  const initial = facts.appName.trim().slice(0, 1).toUpperCase() || '¥';
+  // The first code point, not the first UTF-16 unit: a name starting with an emoji keeps it whole.
+  const initial = ([...facts.appName.trim()][0] ?? '¥').toUpperCase();
 
   const choiceItems = choices
     .map(
       (code) =>
-        `<li><button type="button" class="choice" data-channel="${code}" id="choice-${code}">${ICONS[code]()}` +
+        `<li><button type="button" class="choice" data-channel="${code}" id="choice-${code}">${ICONS[code]}` +
         `<span class="label"><b>${escapeHtml(t.channels[code].name)}</b><small>${escapeHtml(t.channels[code].hint)}</small></span>${CHEVRON}</button></li>`,
     )
     .join('');
@@ -160,7 +161,7 @@ ${choices.length > 0 ? `<ul class="choices">${choiceItems}</ul>` : `<p class="em
 </section>
 
 <section class="view" id="view-pay" hidden>
-<p class="pay-title"><span id="pay-icon-wechatpay">${WECHAT_ICON()}</span><span id="pay-icon-alipay">${ALIPAY_ICON()}</span><span id="pay-name"></span></p>
+<p class="pay-title"><span id="pay-icon-wechatpay">${WECHAT_ICON}</span><span id="pay-icon-alipay">${ALIPAY_ICON}</span><span id="pay-name"></span></p>
 <div class="qr" id="qr" hidden></div>
 <p class="hint" id="pay-hint"></p>
 <p class="waiting"><span class="spinner" aria-hidden="true"></span>${escapeHtml(t.waiting)}</p>

@@ -1,5 +1,7 @@
+import type { Clock } from '../clock.js';
 import type { DisplayMode } from '../db/schema.js';
 import type { ChannelCode, Provider } from './channel-codes.js';
+import type { HttpTransport } from './http-transport.js';
 
 /**
  * One interface over WeChat Pay v3 and Alipay. A client knows its provider and its merchant's
@@ -104,6 +106,12 @@ export interface CallbackAnswer {
   body: string;
 }
 
+/** What every client is built with: the way to reach its provider, and the time. */
+export interface ChannelClientDeps {
+  transport: HttpTransport;
+  clock: Clock;
+}
+
 export interface ChannelClient {
   readonly provider: Provider;
   createPayment(input: CreatePaymentInput): Promise<CreatedPayment>;
@@ -172,4 +180,22 @@ export function channelUnreachable(provider: Provider, error: unknown): ChannelE
     `${PROVIDER_NAMES[provider]} ${timeout ? 'did not answer in time' : 'could not be reached'}: ${detail}`,
     { cause: error },
   );
+}
+
+/** Provider codes that mean "busy, try again" rather than "no". */
+const TRANSIENT_CODES = new Set([
+  'SYSTEM_ERROR',
+  'FREQUENCY_LIMITED',
+  'ACQ.SYSTEM_ERROR',
+  'aop.ACQ.SYSTEM_ERROR',
+]);
+
+/**
+ * True when the channel's error may go away by itself (it could not be reached, it answered with a
+ * server error or "busy"): the request is repeated later rather than taken as a refusal.
+ */
+export function isTransientChannelError(error: ChannelError): boolean {
+  if (error.kind !== 'rejected') return true;
+  if (error.httpStatus !== undefined && error.httpStatus >= 500) return true;
+  return TRANSIENT_CODES.has(error.providerCode);
 }

@@ -1,9 +1,7 @@
-import type { Clock } from '../clock.js';
 import type { ChannelRow } from '../db/schema.js';
 import type { ChannelService } from './channel.service.js';
-import type { ChannelClient } from './channel-client.js';
+import type { ChannelClient, ChannelClientDeps } from './channel-client.js';
 import { createChannelClient } from './create-client.js';
-import type { HttpTransport } from './http-transport.js';
 
 /**
  * Channel clients, one per channel, built once and reused (their keys are parsed at construction).
@@ -15,7 +13,7 @@ export class ChannelClients {
 
   constructor(
     private readonly channels: ChannelService,
-    private readonly deps: { transport: HttpTransport; clock: Clock },
+    private readonly deps: ChannelClientDeps,
   ) {}
 
   for(row: ChannelRow): ChannelClient {

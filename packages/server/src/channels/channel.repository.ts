@@ -1,5 +1,4 @@
-import type { Executor } from '../apps/app.repository.js';
-import type { ChannelRow, ChannelStatus } from '../db/schema.js';
+import type { ChannelRow, ChannelStatus, Executor } from '../db/schema.js';
 
 export async function insertChannel(
   db: Executor,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig } from '../config/config.js';
 import { DataDirInUseError } from '../db/embedded-lock.js';
@@ -107,12 +108,12 @@ async function start(config: Config, role: Role): Promise<void> {
   );
   runtime.setPublicUrl(base);
   if (runtime.sandbox) {
-    const { createDemo, readDemo, tryItLines } = await import('../demo/demo.js');
+    const { createDemo, demoFile, readDemo, tryItLines } = await import('../demo/demo.js');
     let demo = readDemo(config.dataDir);
     if (!demo && config.database.kind === 'pglite') {
       demo = await createDemo(runtime.services, runtime.sandbox, base, config.dataDir);
       console.log(
-        `  demo       created app ${demo.appId} with all ten channels on the sandbox (data/demo.json)`,
+        `  demo       created app ${demo.appId} with all ten channels on the sandbox (${shownPath(demoFile(config.dataDir))})`,
       );
     }
     if (demo) {
@@ -233,7 +234,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'demo': {
       if (!config.sandbox) throw new UsageError('the demo runs on the sandbox: set PAYCENTER_SANDBOX=true');
-      const [{ createDemo, readDemo, tryItLines }, { sandboxStateFile }, { createSandbox }] =
+      const [{ createDemo, demoFile, readDemo, tryItLines }, { sandboxStateFile }, { createSandbox }] =
         await Promise.all([import('../demo/demo.js'), loadRuntime(), import('paycenter-sandbox')]);
       const existing = readDemo(config.dataDir);
       const demo =
@@ -250,7 +251,7 @@ async function main(argv: string[]): Promise<void> {
           ),
         ));
       print(json, demo, [
-        `${existing ? 'demo app' : 'created demo app'} ${demo.appId} with all ten channels on the sandbox (data/demo.json)`,
+        `${existing ? 'demo app' : 'created demo app'} ${demo.appId} with all ten channels on the sandbox (${shownPath(demoFile(config.dataDir))})`,
         'Start paycenter, then try it (in bash):',
         ...tryItLines(demo, config.publicUrl).map((l) => `  ${l}`),
       ]);
@@ -274,3 +275,9 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   }
   process.exit(1);
 });
+
+/** A path as the user would type it from here: relative when inside the working directory. */
+function shownPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+}

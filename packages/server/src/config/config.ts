@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_LIFECYCLE_SCHEDULES, type LifecycleSchedules } from '../jobs/schedules.js';
 import { parseNotifySchedule } from '../notify/schedule.js';
 
 /** Everything paycenter reads from its environment, validated once at start-up. */
@@ -20,6 +21,8 @@ export interface Config {
   notifySchedule: number[] | null;
   /** Deliver webhooks to loopback and private addresses (the sandbox demo's receiver is local). */
   notifyAllowPrivate: boolean;
+  /** When the payment-query, refund-query and expiry jobs act. */
+  lifecycle: LifecycleSchedules;
   /** Requests per minute per API key on the merchant API; 0 turns the limit off. */
   rateLimitPerMinute: number;
   bodyLimitBytes: number;
@@ -68,6 +71,12 @@ function notifySchedule(env: Env): number[] | null {
   const raw = nonEmpty(env, 'PAYCENTER_NOTIFY_SCHEDULE');
   if (raw === undefined) return null;
   return [...parseNotifySchedule(raw, (message) => new ConfigError('PAYCENTER_NOTIFY_SCHEDULE', message))];
+}
+
+function schedule(env: Env, name: string, fallback: readonly number[]): readonly number[] {
+  const raw = nonEmpty(env, name);
+  if (raw === undefined) return fallback;
+  return parseNotifySchedule(raw, (message) => new ConfigError(name, message));
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -152,6 +161,18 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     eventBusUrl: url(env, 'EVENT_BUS_URL', ['amqp:', 'amqps:']),
     notifySchedule: notifySchedule(env),
     notifyAllowPrivate: boolean(env, 'PAYCENTER_NOTIFY_ALLOW_PRIVATE', sandbox),
+    lifecycle: {
+      paymentQuery: schedule(env, 'PAYCENTER_QUERY_SCHEDULE', DEFAULT_LIFECYCLE_SCHEDULES.paymentQuery),
+      refundQuery: schedule(env, 'PAYCENTER_REFUND_QUERY_SCHEDULE', DEFAULT_LIFECYCLE_SCHEDULES.refundQuery),
+      expiryLeaseSeconds: DEFAULT_LIFECYCLE_SCHEDULES.expiryLeaseSeconds,
+      jobIntervalMs: integer(
+        env,
+        'PAYCENTER_JOB_INTERVAL_MS',
+        DEFAULT_LIFECYCLE_SCHEDULES.jobIntervalMs,
+        10,
+        3_600_000,
+      ),
+    },
     rateLimitPerMinute: integer(env, 'PAYCENTER_RATE_LIMIT', 6000, 0, 10_000_000),
     bodyLimitBytes: integer(env, 'PAYCENTER_BODY_LIMIT', 256 * 1024, 1024, 64 * 1024 * 1024),
     logLevel,

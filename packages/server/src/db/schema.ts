@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction } from 'kysely';
 
 /**
  * Row types of the tables in migrations/. Both drivers return bigint columns as decimal strings
@@ -14,6 +14,8 @@ export type ChannelStatus = 'enabled' | 'disabled';
 export type OrderStatus = 'waiting' | 'paid' | 'closed' | 'refunded';
 export type AttemptStatus = 'waiting' | 'paid' | 'closed' | 'failed';
 export type RefundStatus = 'waiting' | 'succeeded' | 'failed';
+/** A merchant's refund, or the one paycenter makes of a duplicate payment. */
+export type RefundKind = 'merchant' | 'duplicate_payment';
 export type NotifyTaskStatus = 'pending' | 'succeeded' | 'failed';
 export type EventType =
   | 'order.paid'
@@ -31,6 +33,7 @@ export interface AppsTable {
   return_url: string | null;
   notify_schedule: number[] | null;
   webhook_secret: string;
+  auto_refund_duplicates: ColumnType<boolean, boolean | undefined, boolean>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -75,6 +78,7 @@ export interface OrdersTable {
   client_token: string;
   metadata: Json<Record<string, string>>;
   user_ip: string | null;
+  expiry_lease_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -96,6 +100,8 @@ export interface AttemptsTable {
   failure_message: string | null;
   paid_at: Date | null;
   closed_at: Date | null;
+  next_query_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  query_count: ColumnType<number, number | undefined, number>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -105,7 +111,8 @@ export interface RefundsTable {
   app_id: string;
   order_id: string;
   attempt_id: string;
-  merchant_refund_id: string;
+  kind: ColumnType<RefundKind, RefundKind | undefined, RefundKind>;
+  merchant_refund_id: string | null;
   no: string;
   amount: Int8;
   reason: string | null;
@@ -113,6 +120,10 @@ export interface RefundsTable {
   channel_refund_no: string | null;
   failure_reason: string | null;
   succeeded_at: Date | null;
+  failed_at: Date | null;
+  submitted_at: Date | null;
+  next_query_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  query_count: ColumnType<number, number | undefined, number>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -180,3 +191,7 @@ export type ChannelRow = Selectable<ChannelsTable>;
 export type OrderRow = Selectable<OrdersTable>;
 export type NewOrder = Insertable<OrdersTable>;
 export type AttemptRow = Selectable<AttemptsTable>;
+export type RefundRow = Selectable<RefundsTable>;
+
+/** Where a repository function runs its SQL: the database, or the caller's transaction. */
+export type Executor = Kysely<DB> | Transaction<DB>;

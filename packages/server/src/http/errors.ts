@@ -60,6 +60,10 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (error instanceof AppError) {
       status = error.status;
       body = { code: error.code, message: error.message, requestId: request.id, ...(error.details ?? {}) };
+      // An error that says when to come back (a throttle) says it the HTTP way too.
+      const retryAfterMs = error.details?.retryAfterMs;
+      if (typeof retryAfterMs === 'number')
+        reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
     } else if ('validation' in error && Array.isArray(error.validation)) {
       const { field, message } = describeValidation(
         error.validationContext,

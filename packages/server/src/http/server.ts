@@ -20,6 +20,8 @@ import { adminNotifyRoutes, notifyRoutes } from '../notify/notify.routes.js';
 import type { NotifyService } from '../notify/notify.service.js';
 import { orderRoutes } from '../orders/order.routes.js';
 import type { OrderService } from '../orders/order.service.js';
+import { refundRoutes } from '../refunds/refund.routes.js';
+import type { RefundService } from '../refunds/refund.service.js';
 import { VERSION } from '../version.js';
 import { adminAuth, merchantAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
@@ -32,6 +34,7 @@ export interface HttpDependencies {
   channels: ChannelService;
   orders: OrderService;
   submissions: SubmitService;
+  refunds: RefundService;
   callbacks: CallbackService;
   notify: NotifyService;
   /** The paying browser's routes: /api/v1/public/… and /cashier/:id (realtime/live-status.ts). */
@@ -160,7 +163,8 @@ export async function buildHttpServer(deps: HttpDependencies): Promise<FastifyIn
         });
       }
       await merchant.register(orderRoutes, { orders: deps.orders });
-      await merchant.register(attemptRoutes, { submissions: deps.submissions });
+      await merchant.register(attemptRoutes, { submissions: deps.submissions, orders: deps.orders });
+      await merchant.register(refundRoutes, { refunds: deps.refunds });
       await merchant.register(notifyRoutes, { notify: deps.notify });
     },
     { prefix: '/api/v1' },

@@ -21,15 +21,25 @@ import type { WakeupBus } from './wakeup.js';
 export interface DispatcherOptions {
   /** Most tasks claimed in one round trip. Default 100. */
   batchSize?: number;
+  /**
+   * Most tasks held claimed but not yet started (waiting for their host or a free slot). A claim runs
+   * once at least half of this is free and takes no more than is free, so what is claimed can be
+   * started without handing it back. Default batchSize.
+   */
+  prefetch?: number;
   /** Webhooks in flight at once. Default 64. */
   concurrency?: number;
-  /** Webhooks in flight at once to one destination host; more wait in a short queue. Default 16. */
+  /** Webhooks in flight at once to one destination host; more wait in that host's local queue. Default 16. */
   perHostConcurrency?: number;
   /** How long a claim holds a task; a dead dispatcher's tasks return after it. Default 60 s, at least 2 × timeout + 5 s. */
   leaseMs?: number;
   /** Look for due tasks this often without a wake-up (retries, other instances' tasks). Default 1000 ms. */
   pollIntervalMs?: number;
-  /** A claimed task whose host already has a full queue is handed back for this long. Default 2000 ms. */
+  /**
+   * A host's local queue holds what its tries are expected to start within this long (at least
+   * perHostConcurrency, at most prefetch); claimed tasks beyond that are handed back for this long.
+   * Default 2000 ms.
+   */
   hostBusyDelayMs?: number;
   /** HTTP timeout of one try. Default 10 s. */
   timeoutMs?: number;
@@ -55,13 +65,36 @@ export interface DispatcherDependencies {
   metrics?: NotifyMetrics | undefined;
   /** Replaces the sender built from the options (tests). */
   sender?: WebhookSender | undefined;
-  /** The schedule of apps without one. Default: defaultNotifySchedule(). */
-  defaultSchedule?: (() => readonly number[]) | undefined;
 }
 
-interface Queued {
+/** A try is started only while the lease still covers it: its timeout plus this margin. */
+const LEASE_MARGIN_MS = 5_000;
+/** How many hosts' try durations are remembered (for their queue length) once they have no work. */
+const REMEMBERED_HOSTS = 4096;
+
+/** What one claim returned, and until when (epoch ms on the clock) it holds those tasks. */
+interface Claimed {
+  tasks: ClaimedTask[];
+  leaseEnd: number;
+}
+
+/** A claimed task this dispatcher holds. */
+interface Held {
   task: ClaimedTask;
+  /** Until when the claim holds it, epoch ms on the injected clock. */
+  leaseEnd: number;
+  /** When it was put in its host's queue, epoch ms. */
+  queuedAt: number;
+  /** Settles the task's promise: tried (result queued for writing) or handed back. */
   done: () => void;
+}
+
+/** One destination host's work in this dispatcher. */
+interface Host {
+  readonly name: string;
+  sending: number;
+  /** Claimed, not started, oldest first. */
+  queue: Held[];
 }
 
 /**
@@ -70,9 +103,17 @@ interface Queued {
  * sends them concurrently within a global and a per-host limit, and writes the results back in
  * batches: one statement updates every finished task and inserts every try's log row.
  *
+ * Claimed tasks that cannot start at once wait in their host's local queue. A claim runs only when
+ * at least half of `prefetch` is free and takes at most what is free, so a burst to one host is
+ * claimed ahead of its limit instead of being claimed, handed back and claimed again. Each host's
+ * queue is bounded by how fast the host answers (about `hostBusyDelayMs` of its tries, from
+ * perHostConcurrency up to prefetch), so a slow host cannot fill the queue and hold up the others:
+ * what exceeds its bound is handed back for `hostBusyDelayMs`. A queued task starts only if its lease
+ * still covers a whole try; otherwise it is handed back unsent.
+ *
  * Started (`start()`), it claims when woken (in-process after a commit, or by another instance's
- * NOTIFY), when capacity frees up while a backlog remains, and every `pollIntervalMs`. Tests drive
- * it without timers through `runOnce()`/`drain()` and a ManualClock.
+ * NOTIFY), when tries finish while a backlog remains, and every `pollIntervalMs`. Tests drive it
+ * without timers through `runOnce()`/`drain()` and a ManualClock.
  */
 export class NotifyDispatcher {
   readonly workerId: string;
@@ -83,9 +124,9 @@ export class NotifyDispatcher {
   readonly #sender: WebhookSender;
   readonly #ownsSender: boolean;
   readonly #webhookSecret: (appId: string) => Promise<string>;
-  readonly #defaultSchedule: () => readonly number[];
   readonly #wakeup: WakeupBus | undefined;
   readonly #batchSize: number;
+  readonly #prefetch: number;
   readonly #concurrency: number;
   readonly #perHost: number;
   readonly #leaseMs: number;
@@ -93,14 +134,18 @@ export class NotifyDispatcher {
   readonly #hostBusyDelayMs: number;
   readonly #secretCacheMs: number;
   readonly #metricsLogIntervalMs: number;
-  /** Claim again before the slots are all free, but not for every single one: batches stay batches. */
+  /** Claim again once this much of prefetch is free, not for every single task: batches stay batches. */
   readonly #minClaim: number;
 
   #running = false;
   #stopping = false;
   #sending = 0;
-  readonly #sendingPerHost = new Map<string, number>();
-  readonly #queues = new Map<string, Queued[]>();
+  /** Hosts with tries in flight or queued. */
+  readonly #hosts = new Map<string, Host>();
+  /** Hosts with a non-empty queue, in the order they get the next free slot (round robin). */
+  readonly #waiting = new Map<string, Host>();
+  /** Smoothed try duration per host, ms on the clock; the most recently used REMEMBERED_HOSTS. */
+  readonly #tryMs = new Map<string, number>();
   #queued = 0;
   #claiming: Promise<void> | undefined;
   /** A wake-up arrived: look for due tasks. */
@@ -123,7 +168,6 @@ export class NotifyDispatcher {
     this.#logger = deps.logger ?? silentLogger;
     this.metrics = deps.metrics ?? new NotifyMetrics();
     this.#webhookSecret = deps.webhookSecret;
-    this.#defaultSchedule = deps.defaultSchedule ?? defaultNotifySchedule;
     this.#wakeup = deps.wakeup;
     this.#ownsSender = deps.sender === undefined;
     this.#sender =
@@ -134,22 +178,23 @@ export class NotifyDispatcher {
         connectionsPerOrigin: options.perHostConcurrency ?? 16,
       });
     this.#batchSize = positive('batchSize', options.batchSize ?? 100);
+    this.#prefetch = positive('prefetch', options.prefetch ?? this.#batchSize);
     this.#concurrency = positive('concurrency', options.concurrency ?? 64);
     this.#perHost = positive(
       'perHostConcurrency',
       Math.min(options.perHostConcurrency ?? 16, this.#concurrency),
     );
-    this.#leaseMs = options.leaseMs ?? Math.max(60_000, 2 * this.#sender.timeoutMs + 5_000);
-    if (this.#leaseMs < 2 * this.#sender.timeoutMs + 5_000) {
+    this.#leaseMs = options.leaseMs ?? Math.max(60_000, 2 * this.#sender.timeoutMs + LEASE_MARGIN_MS);
+    if (this.#leaseMs < 2 * this.#sender.timeoutMs + LEASE_MARGIN_MS) {
       throw new Error(
-        `the notify lease (${this.#leaseMs} ms) must exceed twice the send timeout plus 5 s (${2 * this.#sender.timeoutMs + 5_000} ms): a task waits for at most one try of its host before its own`,
+        `the notify lease (${this.#leaseMs} ms) must exceed twice the send timeout plus 5 s (${2 * this.#sender.timeoutMs + LEASE_MARGIN_MS} ms): a queued task is started only while its lease covers a whole try`,
       );
     }
     this.#pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs ?? 1000);
     this.#hostBusyDelayMs = positive('hostBusyDelayMs', options.hostBusyDelayMs ?? 2000);
     this.#secretCacheMs = options.secretCacheMs ?? 60_000;
     this.#metricsLogIntervalMs = options.metricsLogIntervalMs ?? 60_000;
-    this.#minClaim = Math.max(1, Math.floor(Math.min(this.#batchSize, this.#concurrency) / 4));
+    this.#minClaim = Math.ceil(this.#prefetch / 2);
     this.workerId = options.workerId ?? `${os.hostname()}:${process.pid}:${randomBase62(6)}`;
   }
 
@@ -163,7 +208,10 @@ export class NotifyDispatcher {
     this.#running = true;
     this.#stopping = false;
     this.#unsubscribe = this.#wakeup?.subscribe(() => this.wake());
-    this.#pollTimer = setInterval(() => this.wake(), this.#pollIntervalMs);
+    this.#pollTimer = setInterval(() => {
+      this.#checkStalledHosts();
+      this.wake();
+    }, this.#pollIntervalMs);
     if (this.#metricsLogIntervalMs > 0) {
       this.#metricsTimer = setInterval(() => this.#logMetrics(), this.#metricsLogIntervalMs);
       this.#metricsTimer.unref();
@@ -195,28 +243,10 @@ export class NotifyDispatcher {
     clearInterval(this.#metricsTimer);
     this.#unsubscribe?.();
     await this.#claiming;
-    const unstarted: Queued[] = [];
-    for (const queue of this.#queues.values()) unstarted.push(...queue.splice(0));
-    this.#queues.clear();
-    this.#queued = 0;
-    if (unstarted.length > 0) {
-      try {
-        await releaseTasks(
-          this.#db,
-          this.workerId,
-          unstarted.map((q) => q.task.id),
-          null,
-        );
-      } catch (error) {
-        this.#logger.warn(
-          { err: error },
-          'handing back unstarted notify tasks failed; their lease will expire',
-        );
-      }
-      for (const q of unstarted) q.done();
-    }
-    await Promise.all([...this.#inFlight]);
-    await this.#flushed();
+    const unstarted: Held[] = [];
+    for (const host of [...this.#waiting.values()]) unstarted.push(...this.#unqueue(host, 0));
+    await this.#handBack(unstarted, null);
+    await this.#settled();
     this.#logMetrics();
     this.#running = false;
     this.#stopping = false;
@@ -229,15 +259,16 @@ export class NotifyDispatcher {
   }
 
   /**
-   * One claim round for tests and tools: claims up to a batch of due tasks, tries them all, writes the
+   * One claim round for tests and tools: claims up to a batch of due tasks (no more than prefetch
+   * has room for), tries them all (or hands back what the hosts' queues do not take), writes the
    * results. Returns how many tasks were claimed.
    */
   async runOnce(): Promise<number> {
-    const room = this.#concurrency - this.#sending - this.#queued;
+    const room = this.#prefetch - this.#queued;
     if (room <= 0) return 0;
-    const tasks = await this.#claim(Math.min(this.#batchSize, room));
-    await Promise.all(this.#dispatch(tasks));
-    await this.#flushed();
+    const { tasks, leaseEnd } = await this.#claim(Math.min(this.#batchSize, room));
+    await Promise.all(this.#dispatch(tasks, leaseEnd));
+    await this.#settled();
     return tasks.length;
   }
 
@@ -253,10 +284,10 @@ export class NotifyDispatcher {
 
   // ---- claiming ----
 
-  /** Whether a claim should run now: asked for, and room for a batch (or for anything when idle). */
+  /** Whether a claim should run now: asked for, and room for half a prefetch (or for anything when idle). */
   #shouldClaim(): boolean {
     if (!this.#running || this.#stopping || !(this.#wanted || this.#backlog)) return false;
-    const room = this.#concurrency - this.#sending - this.#queued;
+    const room = this.#prefetch - this.#queued;
     const idle = this.#sending + this.#queued === 0;
     return room > 0 && (idle || room >= this.#minClaim);
   }
@@ -274,98 +305,234 @@ export class NotifyDispatcher {
     // Finishing tries call #kick again, so when there is no room the flags stay set until there is.
     while (this.#shouldClaim()) {
       this.#wanted = false;
-      const limit = Math.min(this.#batchSize, this.#concurrency - this.#sending - this.#queued);
-      let tasks: ClaimedTask[];
+      const limit = Math.min(this.#batchSize, this.#prefetch - this.#queued);
+      let claimed: Claimed;
       try {
-        tasks = await this.#claim(limit);
+        claimed = await this.#claim(limit);
       } catch (error) {
         this.#backlog = false;
         this.#logger.error({ err: error }, 'claiming notify tasks failed; retrying at the next poll');
         return;
       }
-      this.#backlog = tasks.length === limit;
-      for (const done of this.#dispatch(tasks)) {
-        this.#inFlight.add(done);
-        void done.finally(() => this.#inFlight.delete(done));
-      }
+      this.#backlog = claimed.tasks.length === limit;
+      this.#dispatch(claimed.tasks, claimed.leaseEnd);
     }
   }
 
-  async #claim(limit: number): Promise<ClaimedTask[]> {
+  async #claim(limit: number): Promise<Claimed> {
     const now = this.#clock.now();
+    const leaseEnd = now.getTime() + this.#leaseMs;
     const tasks = await claimDueTasks(this.#db, {
       now,
-      leaseUntil: new Date(now.getTime() + this.#leaseMs),
+      leaseUntil: new Date(leaseEnd),
       workerId: this.workerId,
       limit,
     });
     this.metrics.claims++;
     this.metrics.claimedTasks += tasks.length;
-    return tasks;
+    return { tasks, leaseEnd };
   }
 
-  /** Starts what the host limits allow, queues a few more per host, hands the rest back for a while. */
-  #dispatch(tasks: readonly ClaimedTask[]): Promise<void>[] {
-    const started: Promise<void>[] = [];
-    const busy: string[] = [];
+  /**
+   * Queues claimed tasks by host, starts what the limits allow, and hands back what a host's queue
+   * does not take. Returns one promise per task, settled when it is tried or handed back.
+   */
+  #dispatch(tasks: readonly ClaimedTask[], leaseEnd: number): Promise<void>[] {
+    if (tasks.length === 0) return [];
+    const now = this.#clock.now().getTime();
+    const settled: Promise<void>[] = [];
+    const touched = new Set<Host>();
     for (const task of tasks) {
-      const host = hostOf(task.url);
-      if ((this.#sendingPerHost.get(host) ?? 0) < this.#perHost) {
-        started.push(this.#start(task, host));
-        continue;
-      }
-      let queue = this.#queues.get(host);
-      if (!queue) {
-        queue = [];
-        this.#queues.set(host, queue);
-      }
-      if (queue.length < this.#perHost) {
-        const target = queue;
-        started.push(
+      const host = this.#host(hostOf(task.url));
+      settled.push(
+        this.#track(
           new Promise<void>((done) => {
-            target.push({ task, done });
+            host.queue.push({ task, leaseEnd, queuedAt: now, done });
           }),
-        );
-        this.#queued++;
-      } else {
-        busy.push(task.id);
-      }
-    }
-    if (busy.length > 0) {
-      const until = new Date(this.#clock.now().getTime() + this.#hostBusyDelayMs);
-      started.push(
-        releaseTasks(this.#db, this.workerId, busy, until).then(
-          () => {},
-          (error: unknown) => {
-            this.#logger.warn({ err: error }, 'handing back notify tasks of a busy host failed');
-          },
         ),
       );
+      this.#queued++;
+      this.#waiting.set(host.name, host);
+      touched.add(host);
     }
-    return started;
+    this.#pump();
+    this.#trimQueues(touched, now);
+    return settled;
   }
 
-  async #start(task: ClaimedTask, host: string): Promise<void> {
-    this.#sending++;
-    this.#sendingPerHost.set(host, (this.#sendingPerHost.get(host) ?? 0) + 1);
-    try {
-      await this.#try(task);
-    } catch (error) {
-      // #try does not throw; if it ever does, the lease brings the task back.
-      this.#logger.error({ err: error, taskId: task.id }, 'notify try crashed');
-    } finally {
-      this.#sending--;
-      const left = (this.#sendingPerHost.get(host) ?? 1) - 1;
-      if (left === 0) this.#sendingPerHost.delete(host);
-      else this.#sendingPerHost.set(host, left);
-      const next = this.#stopping ? undefined : this.#queues.get(host)?.shift();
-      if (next) {
-        this.#queued--;
-        if (this.#queues.get(host)?.length === 0) this.#queues.delete(host);
-        void this.#start(next.task, host).then(next.done);
-      }
-      this.#kick();
+  #host(name: string): Host {
+    let host = this.#hosts.get(name);
+    if (!host) {
+      host = { name, sending: 0, queue: [] };
+      this.#hosts.set(name, host);
     }
+    return host;
+  }
+
+  /** Forgets a host with nothing in flight or queued (its try duration is kept in #tryMs). */
+  #release(host: Host): void {
+    if (host.sending === 0 && host.queue.length === 0) this.#hosts.delete(host.name);
+  }
+
+  /**
+   * How many tasks a host's queue holds: what its tries start within about hostBusyDelayMs at its
+   * measured pace, at least perHostConcurrency (one try's worth), at most prefetch. A host not yet
+   * measured gets prefetch; #checkStalledHosts and its first answers correct that quickly.
+   */
+  #queueLimit(name: string): number {
+    const tryMs = this.#tryMs.get(name);
+    const floor = Math.min(this.#perHost, this.#prefetch);
+    if (tryMs === undefined) return this.#prefetch;
+    const paced = Math.floor((this.#perHost * this.#hostBusyDelayMs) / Math.max(1, tryMs));
+    return Math.max(floor, Math.min(this.#prefetch, paced));
+  }
+
+  /**
+   * Cuts each host's queue to its #queueLimit; what no longer fits is handed back, not to be claimed
+   * again before hostBusyDelayMs from `now`.
+   */
+  #trimQueues(hosts: Iterable<Host>, now: number): void {
+    const over: Held[] = [];
+    for (const host of hosts) over.push(...this.#unqueue(host, this.#queueLimit(host.name)));
+    if (over.length === 0) return;
+    this.metrics.handedBack += over.length;
+    void this.#handBack(over, new Date(now + this.#hostBusyDelayMs));
+  }
+
+  /** Takes a host's queued tasks from position `keep` on out of the queue (keep 0: all of them). */
+  #unqueue(host: Host, keep: number): Held[] {
+    if (host.queue.length <= keep) return [];
+    const removed = host.queue.splice(keep);
+    this.#queued -= removed.length;
+    if (host.queue.length === 0) this.#waiting.delete(host.name);
+    this.#release(host);
+    return removed;
+  }
+
+  /**
+   * Gives held tasks back without trying them, at once (`until` null) or not before `until`, then
+   * settles them. Never throws: if the statement fails, their lease brings them back.
+   */
+  async #handBack(held: readonly Held[], until: Date | null): Promise<void> {
+    if (held.length === 0) return;
+    try {
+      await releaseTasks(
+        this.#db,
+        this.workerId,
+        held.map((h) => h.task.id),
+        until,
+      );
+    } catch (error) {
+      this.#logger.warn(
+        { err: error, tasks: held.length },
+        'handing back claimed notify tasks failed; their lease will expire',
+      );
+    }
+    for (const h of held) h.done();
+  }
+
+  /**
+   * Starts queued tasks while there are free slots, host by host in turn. A task whose lease no
+   * longer covers a try (it waited too long) is handed back unsent instead.
+   */
+  #pump(): void {
+    if (this.#stopping || this.#queued === 0) return;
+    const now = this.#clock.now().getTime();
+    const mustLastUntil = now + this.#sender.timeoutMs + LEASE_MARGIN_MS;
+    const expired: Held[] = [];
+    const served: Host[] = [];
+    for (const host of this.#waiting.values()) {
+      if (this.#sending >= this.#concurrency) break;
+      let started = false;
+      while (host.sending < this.#perHost && this.#sending < this.#concurrency) {
+        const next = host.queue.shift();
+        if (!next) break;
+        this.#queued--;
+        if (next.leaseEnd < mustLastUntil) {
+          expired.push(next);
+          continue;
+        }
+        this.#startTry(host, next);
+        started = true;
+      }
+      if (started || host.queue.length === 0) served.push(host);
+    }
+    // Served hosts go to the back of the line; emptied ones leave it.
+    for (const host of served) {
+      this.#waiting.delete(host.name);
+      if (host.queue.length > 0) this.#waiting.set(host.name, host);
+      else this.#release(host);
+    }
+    if (expired.length > 0) {
+      this.metrics.leaseTooShort += expired.length;
+      this.#logger.warn(
+        { tasks: expired.length },
+        'queued notify tasks waited until their lease could not cover a try; handed back unsent',
+      );
+      void this.#handBack(expired, new Date(now + this.#hostBusyDelayMs));
+    }
+  }
+
+  /**
+   * Called every poll: a host that has not started its oldest queued task within hostBusyDelayMs
+   * while all its slots were busy is slow, whatever its last answers said (they may not have come
+   * yet): it keeps a short queue and the rest goes back, so it does not hold up the other hosts.
+   */
+  #checkStalledHosts(): void {
+    const now = this.#clock.now().getTime();
+    const stalled: Host[] = [];
+    for (const host of this.#waiting.values()) {
+      const oldest = host.queue[0];
+      if (!oldest || host.sending < this.#perHost || now - oldest.queuedAt < this.#hostBusyDelayMs) continue;
+      this.#observeTryMs(host.name, Math.max(this.#tryMs.get(host.name) ?? 0, now - oldest.queuedAt), true);
+      stalled.push(host);
+    }
+    this.#trimQueues(stalled, now);
+  }
+
+  /** Smooths a host's try duration (or sets it, `replace`), keeping the most recently seen hosts. */
+  #observeTryMs(name: string, ms: number, replace = false): void {
+    const before = this.#tryMs.get(name);
+    this.#tryMs.delete(name);
+    this.#tryMs.set(name, before === undefined || replace ? ms : before + 0.2 * (ms - before));
+    if (this.#tryMs.size > REMEMBERED_HOSTS) {
+      const oldest = this.#tryMs.keys().next();
+      if (!oldest.done) this.#tryMs.delete(oldest.value);
+    }
+  }
+
+  #startTry(host: Host, held: Held): void {
+    this.#sending++;
+    host.sending++;
+    const startedAt = this.#clock.now().getTime();
+    this.#try(held.task)
+      .catch((error: unknown) => {
+        // #try does not throw; if it ever does, the lease brings the task back.
+        this.#logger.error({ err: error, taskId: held.task.id }, 'notify try crashed');
+      })
+      .finally(() => {
+        this.#sending--;
+        host.sending--;
+        this.#observeTryMs(host.name, this.#clock.now().getTime() - startedAt);
+        held.done();
+        // Slower answers shorten the host's queue: what no longer fits goes back for a while.
+        if (!this.#stopping) this.#trimQueues([host], this.#clock.now().getTime());
+        this.#release(host);
+        this.#pump();
+        this.#kick();
+      });
+  }
+
+  #track(promise: Promise<void>): Promise<void> {
+    this.#inFlight.add(promise);
+    void promise.finally(() => this.#inFlight.delete(promise));
+    return promise;
+  }
+
+  /** Every held task tried or handed back, and every result written. */
+  async #settled(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+    await this.#flushed();
   }
 
   // ---- one try ----
@@ -412,7 +579,7 @@ export class NotifyDispatcher {
       status = 'failed';
     } else {
       status = 'pending';
-      const delay = delayAfterAttempt(task.schedule ?? this.#defaultSchedule(), attemptNo);
+      const delay = delayAfterAttempt(task.schedule ?? defaultNotifySchedule(), attemptNo);
       nextAttemptAt = new Date(at.getTime() + delay * 1000);
     }
     this.#complete({
@@ -420,7 +587,6 @@ export class NotifyDispatcher {
       attemptNo,
       status,
       nextAttemptAt,
-      lastError: reason,
       httpStatus: result.httpStatus,
       excerpt: result.excerpt,
       error: reason,

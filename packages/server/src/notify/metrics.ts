@@ -27,22 +27,29 @@ export class Summary {
 
   /** Quantile q (0…1) of the recent samples; 0 without any. */
   quantile(q: number): number {
-    if (this.#recent.length === 0) return 0;
-    const sorted = [...this.#recent].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
+    return quantileOf(this.#sorted(), q);
   }
 
   snapshot(): SummarySnapshot {
+    const sorted = this.#sorted();
     return {
       count: this.count,
       sum: this.sum,
       min: this.count === 0 ? 0 : this.min,
       max: this.max,
-      p50: this.quantile(0.5),
-      p90: this.quantile(0.9),
-      p99: this.quantile(0.99),
+      p50: quantileOf(sorted, 0.5),
+      p90: quantileOf(sorted, 0.9),
+      p99: quantileOf(sorted, 0.99),
     };
   }
+
+  #sorted(): number[] {
+    return [...this.#recent].sort((a, b) => a - b);
+  }
+}
+
+function quantileOf(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
 }
 
 export interface SummarySnapshot {
@@ -62,6 +69,10 @@ export interface NotifyMetricsSnapshot {
   tasks: { succeeded: number; failed: number };
   claims: number;
   claimedTasks: number;
+  /** Claimed tasks given back untried for a while because their host's local queue was full. */
+  handedBack: number;
+  /** Queued tasks given back untried because their lease could no longer cover a try. */
+  leaseTooShort: number;
   /** Duration of one HTTP try, ms. */
   tryDurationMs: SummarySnapshot;
   /** From the task's creation (its commit, within ms) to its delivery, ms; retries included. */
@@ -75,6 +86,8 @@ export class NotifyMetrics {
   readonly tasks = { succeeded: 0, failed: 0 };
   claims = 0;
   claimedTasks = 0;
+  handedBack = 0;
+  leaseTooShort = 0;
   readonly tryDurationMs = new Summary();
   readonly deliveryLatencyMs = new Summary();
   readonly firstTryLatencyMs = new Summary();
@@ -85,6 +98,8 @@ export class NotifyMetrics {
       tasks: { ...this.tasks },
       claims: this.claims,
       claimedTasks: this.claimedTasks,
+      handedBack: this.handedBack,
+      leaseTooShort: this.leaseTooShort,
       tryDurationMs: this.tryDurationMs.snapshot(),
       deliveryLatencyMs: this.deliveryLatencyMs.snapshot(),
       firstTryLatencyMs: this.firstTryLatencyMs.snapshot(),

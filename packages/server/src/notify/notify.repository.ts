@@ -1,7 +1,5 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
-import type { DB, EventType, NotifyTaskStatus } from '../db/schema.js';
-
-export type Executor = Kysely<DB> | Transaction<DB>;
+import { sql } from 'kysely';
+import type { EventType, Executor, NotifyTaskStatus } from '../db/schema.js';
 
 /** A task a dispatcher holds the lease on, with what it needs to send it. */
 export interface ClaimedTask {
@@ -60,10 +58,9 @@ export interface Completion {
   status: NotifyTaskStatus;
   /** When the next try is due (status pending); null keeps the column as it is. */
   nextAttemptAt: Date | null;
-  lastError: string | null;
   httpStatus: number | null;
   excerpt: string | null;
-  /** Why the try did not deliver; null when it did. */
+  /** Why the try did not deliver, null when it did: the log row's error and the task's last_error. */
   error: string | null;
   durationMs: number;
   at: Date;
@@ -88,19 +85,18 @@ export async function completeTries(
         ${column((c) => c.attemptNo)}::int[],
         ${column((c) => c.status)}::text[],
         ${column((c) => c.nextAttemptAt?.toISOString() ?? null)}::timestamptz[],
-        ${column((c) => c.lastError)}::text[],
         ${column((c) => c.httpStatus)}::int[],
         ${column((c) => c.excerpt)}::text[],
         ${column((c) => c.error)}::text[],
         ${column((c) => c.durationMs)}::int[],
         ${column((c) => c.at.toISOString())}::timestamptz[]
-      ) AS v(id, attempt_no, status, next_at, last_error, http_status, excerpt, error, duration_ms, at)
+      ) AS v(id, attempt_no, status, next_at, http_status, excerpt, error, duration_ms, at)
     ), done AS (
       UPDATE notify_tasks t SET
         status = v.status,
         attempts = v.attempt_no,
         next_attempt_at = COALESCE(v.next_at, t.next_attempt_at),
-        last_error = v.last_error,
+        last_error = v.error,
         delivered_at = CASE WHEN v.status = 'succeeded' THEN v.at ELSE t.delivered_at END,
         locked_until = NULL,
         locked_by = NULL,

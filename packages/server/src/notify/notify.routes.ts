@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { type TProperties, Type } from 'typebox';
 import { principalOf } from '../http/auth.js';
 import { errorResponses, IdParams, Nullable } from '../http/schemas.js';
 import type { NotifyService } from './notify.service.js';
@@ -39,11 +39,35 @@ const NotifyTaskDetail = Type.Intersect([NotifyTaskView, Type.Object({ logs: Typ
 const TaskList = Type.Object({ data: Type.Array(NotifyTaskView), hasMore: Type.Boolean() });
 
 const Id = (description: string) => Type.Optional(Type.String({ maxLength: 20, description }));
-const Limit = Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 }));
+const DEFAULT_LIMIT = 20;
+/** The paging fields of both task lists. */
+const Page = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: DEFAULT_LIMIT })),
+  before: Id('a task id: list tasks older than it'),
+};
 
-const RETRY_DESCRIPTION =
-  'A pending or failed task is tried now; its try count continues, and a failed task gets one more try. ' +
-  'A delivered task answers 409 notify_task_delivered.';
+/** The schemas the merchant and admin scopes share but for their tags. */
+const listSchema = <Q extends TProperties>(tags: string[], summary: string, query: Q) => ({
+  tags,
+  summary,
+  querystring: Type.Object({ ...query, ...Page }, { additionalProperties: false }),
+  response: { 200: TaskList, ...errorResponses(400, 401) },
+});
+const detailSchema = (tags: string[]) => ({
+  tags,
+  summary: 'Get a webhook task with the log of its tries',
+  params: IdParams,
+  response: { 200: NotifyTaskDetail, ...errorResponses(401, 404) },
+});
+const retrySchema = (tags: string[]) => ({
+  tags,
+  summary: 'Try a webhook again now',
+  description:
+    'A pending or failed task is tried now; its try count continues, and a failed task gets one more try. ' +
+    'A delivered task answers 409 notify_task_delivered.',
+  params: IdParams,
+  response: { 200: NotifyTaskView, ...errorResponses(401, 404, 409) },
+});
 
 /** Merchant API, under /api/v1 behind the API key. */
 export const notifyRoutes: FastifyPluginAsyncTypebox<{ notify: NotifyService }> = async (app, { notify }) => {
@@ -52,52 +76,23 @@ export const notifyRoutes: FastifyPluginAsyncTypebox<{ notify: NotifyService }> 
   app.get(
     '/notify-tasks',
     {
-      schema: {
-        tags,
-        summary: 'List webhook tasks, newest first, for an order or an event',
-        querystring: Type.Object(
-          {
-            orderId: Id('tasks of this order'),
-            eventId: Id('tasks of this event'),
-            limit: Limit,
-            before: Id('a task id: list tasks older than it'),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: TaskList, ...errorResponses(400, 401) },
-      },
+      schema: listSchema(tags, 'List webhook tasks, newest first, for an order or an event', {
+        orderId: Id('tasks of this order'),
+        eventId: Id('tasks of this event'),
+      }),
     },
     async (request) => {
       const { limit, ...filter } = request.query;
-      return notify.list(principalOf(request), filter, limit ?? 20);
+      return notify.list(principalOf(request), filter, limit ?? DEFAULT_LIMIT);
     },
   );
 
-  app.get(
-    '/notify-tasks/:id',
-    {
-      schema: {
-        tags,
-        summary: 'Get a webhook task with the log of its tries',
-        params: IdParams,
-        response: { 200: NotifyTaskDetail, ...errorResponses(401, 404) },
-      },
-    },
-    async (request) => notify.get(principalOf(request), request.params.id),
+  app.get('/notify-tasks/:id', { schema: detailSchema(tags) }, async (request) =>
+    notify.get(principalOf(request), request.params.id),
   );
 
-  app.post(
-    '/notify-tasks/:id/retry',
-    {
-      schema: {
-        tags,
-        summary: 'Try a webhook again now',
-        description: RETRY_DESCRIPTION,
-        params: IdParams,
-        response: { 200: NotifyTaskView, ...errorResponses(401, 404, 409) },
-      },
-    },
-    async (request) => notify.retry(principalOf(request), request.params.id),
+  app.post('/notify-tasks/:id/retry', { schema: retrySchema(tags) }, async (request) =>
+    notify.retry(principalOf(request), request.params.id),
   );
 };
 
@@ -111,53 +106,24 @@ export const adminNotifyRoutes: FastifyPluginAsyncTypebox<{ notify: NotifyServic
   app.get(
     '/notify-tasks',
     {
-      schema: {
-        tags,
-        summary: 'List webhook tasks across apps, newest first',
-        querystring: Type.Object(
-          {
-            status: Type.Optional(TaskStatus),
-            appId: Id('tasks of this app'),
-            from: Type.Optional(Type.String({ format: 'date-time', description: 'created at or after' })),
-            to: Type.Optional(Type.String({ format: 'date-time', description: 'created before' })),
-            limit: Limit,
-            before: Id('a task id: list tasks older than it'),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: TaskList, ...errorResponses(400, 401) },
-      },
+      schema: listSchema(tags, 'List webhook tasks across apps, newest first', {
+        status: Type.Optional(TaskStatus),
+        appId: Id('tasks of this app'),
+        from: Type.Optional(Type.String({ format: 'date-time', description: 'created at or after' })),
+        to: Type.Optional(Type.String({ format: 'date-time', description: 'created before' })),
+      }),
     },
     async (request) => {
       const { limit, ...filter } = request.query;
-      return notify.adminList(filter, limit ?? 20);
+      return notify.adminList(filter, limit ?? DEFAULT_LIMIT);
     },
   );
 
-  app.get(
-    '/notify-tasks/:id',
-    {
-      schema: {
-        tags,
-        summary: 'Get a webhook task with the log of its tries',
-        params: IdParams,
-        response: { 200: NotifyTaskDetail, ...errorResponses(401, 404) },
-      },
-    },
-    async (request) => notify.adminGet(request.params.id),
+  app.get('/notify-tasks/:id', { schema: detailSchema(tags) }, async (request) =>
+    notify.adminGet(request.params.id),
   );
 
-  app.post(
-    '/notify-tasks/:id/retry',
-    {
-      schema: {
-        tags,
-        summary: 'Try a webhook again now',
-        description: RETRY_DESCRIPTION,
-        params: IdParams,
-        response: { 200: NotifyTaskView, ...errorResponses(401, 404, 409) },
-      },
-    },
-    async (request) => notify.adminRetry(request.params.id),
+  app.post('/notify-tasks/:id/retry', { schema: retrySchema(tags) }, async (request) =>
+    notify.adminRetry(request.params.id),
   );
 };

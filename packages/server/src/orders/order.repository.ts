@@ -1,6 +1,5 @@
-import type { Transaction } from 'kysely';
-import type { Executor } from '../apps/app.repository.js';
-import type { DB, NewOrder, OrderRow, OrderStatus } from '../db/schema.js';
+import { sql, type Transaction } from 'kysely';
+import type { DB, Executor, NewOrder, OrderRow, OrderStatus } from '../db/schema.js';
 
 /** Inserts unless the merchant order id is taken; `undefined` means it was (the caller reads the existing one). */
 export async function insertOrderIfNew(db: Executor, values: NewOrder): Promise<OrderRow | undefined> {
@@ -133,8 +132,78 @@ export async function findOrderById(db: Executor, id: string): Promise<OrderRow 
   return db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Orders by id, for the live-status feed re-reading the orders it watches. */
+/**
+ * `id = any($1)`: one statement text (so one prepared statement per connection) however many ids,
+ * where `id in ($1, …, $n)` would prepare one per count.
+ */
+function idIsAny(ids: readonly string[]) {
+  return sql<boolean>`id = any(${[...ids]}::bigint[])`;
+}
+
+/** Orders by id: the live-status feed re-reading what it watches, the jobs reading their rows' orders. */
 export async function findOrdersByIds(db: Executor, ids: readonly string[]): Promise<OrderRow[]> {
   if (ids.length === 0) return [];
-  return db.selectFrom('orders').selectAll().where('id', 'in', ids).execute();
+  return db.selectFrom('orders').selectAll().where(idIsAny(ids)).execute();
+}
+
+/** Just the statuses of these orders, for the live-status feed's sweep. */
+export async function findOrderStatuses(
+  db: Executor,
+  ids: readonly string[],
+): Promise<{ id: string; status: OrderStatus }[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('orders').select(['id', 'status']).where(idIsAny(ids)).execute();
+}
+
+/**
+ * Counts a succeeded refund: `refunded_amount` grows, and `paid → refunded` when it reaches the
+ * amount. Guarded by `paid`; the table's check keeps the sum within the amount.
+ */
+export async function addRefundedAmount(
+  trx: Transaction<DB>,
+  id: string,
+  fen: number,
+  now: Date,
+): Promise<OrderRow | undefined> {
+  return trx
+    .updateTable('orders')
+    .set(() => ({
+      refunded_amount: sql<string>`refunded_amount + ${fen}`,
+      status: sql<OrderStatus>`CASE WHEN refunded_amount + ${fen} >= amount THEN 'refunded' ELSE status END`,
+      updated_at: now,
+    }))
+    .where('id', '=', id)
+    .where('status', '=', 'paid')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/**
+ * Claims up to `limit` waiting orders past their expiry for one worker, for `leaseSeconds`: the
+ * expiry job then closes their attempts at the channels and the orders. Skips rows another worker
+ * holds; a worker that dies leaves its orders claimable again when the lease ends.
+ */
+export async function claimExpiredOrders(
+  db: Executor,
+  now: Date,
+  limit: number,
+  leaseSeconds: number,
+): Promise<OrderRow[]> {
+  return db
+    .updateTable('orders')
+    .set({ expiry_lease_until: new Date(now.getTime() + leaseSeconds * 1000) })
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('orders')
+        .select('id')
+        .where('status', '=', 'waiting')
+        .where('expire_at', '<=', now)
+        .where((w) => w.or([w('expiry_lease_until', 'is', null), w('expiry_lease_until', '<=', now)]))
+        .orderBy('expire_at')
+        .limit(limit)
+        .forUpdate()
+        .skipLocked(),
+    )
+    .returningAll()
+    .execute();
 }

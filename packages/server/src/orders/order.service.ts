@@ -1,12 +1,11 @@
 import { isIP } from 'node:net';
 import type { Kysely } from 'kysely';
 import type { MerchantPrincipal } from '../apps/app.service.js';
+import type { PaymentSync } from '../attempts/payment-sync.js';
 import type { Clock } from '../clock.js';
 import { newClientToken } from '../crypto/tokens.js';
 import type { DB, OrderRow, OrderStatus } from '../db/schema.js';
 import { AppError, invalidRequest, notFound } from '../errors.js';
-import { recordEvent } from '../events/event.repository.js';
-import { announceOrderChange } from '../realtime/order-changes.js';
 import { checkHttpUrl, isRowId } from '../validation.js';
 import * as repo from './order.repository.js';
 
@@ -145,6 +144,7 @@ export class OrderService {
   constructor(
     private readonly db: Kysely<DB>,
     private readonly clock: Clock,
+    private readonly payments: PaymentSync,
   ) {}
 
   /** Creates the order, or returns the existing one for a repeated request (`created: false`). */
@@ -208,42 +208,25 @@ export class OrderService {
   }
 
   /**
-   * Closes a waiting order: `waiting → closed` with its `order.closed` event, in one transaction.
-   * Closing a closed order answers with it unchanged; a paid one cannot be closed.
+   * Closes a waiting order: its open attempts are closed at their channels first (a payment found
+   * there wins: the order is paid, and this answers 409 order_paid), then `waiting → closed` with
+   * `order.closed`. Closing a closed order answers with it unchanged; a paid one cannot be closed.
    */
   async close(principal: MerchantPrincipal, id: string): Promise<OrderView> {
-    if (!isRowId(id)) throw notFound('order');
-    const now = this.clock.now();
-    let changed = false;
-    const row = await this.db.transaction().execute(async (trx) => {
-      const order = await repo.findOrderForUpdate(trx, principal.appId, id);
-      if (!order) throw notFound('order');
-      if (order.status === 'closed') return order;
-      if (order.status === 'paid' || order.status === 'refunded') {
-        throw new AppError('order_paid', 'this order is paid and cannot be closed; refund it instead');
-      }
-      if ((await repo.countOpenAttempts(trx, order.id)) > 0) {
-        throw new AppError(
-          'order_has_open_attempts',
-          'this order has a payment in progress at a channel; it must be closed there first',
-        );
-      }
-      const closed = await repo.closeWaitingOrder(trx, order.id, now);
-      if (!closed) throw new Error(`order ${order.id} changed while locked`);
-      await recordEvent(trx, {
-        appId: closed.app_id,
-        type: 'order.closed',
-        orderId: closed.id,
-        data: { ...toOrderView(closed) },
-        notifyUrl: closed.notify_url,
-        channel: { channelId: null, channelCode: closed.channel_code },
-        now,
-      });
-      changed = true;
-      return closed;
-    });
-    // After the commit: the paying browser's live status hears of the close.
-    if (changed) announceOrderChange(this.db, row.id);
-    return toOrderView(row);
+    const order = isRowId(id) ? await repo.findOrder(this.db, principal.appId, id) : undefined;
+    if (!order) throw notFound('order');
+    if (order.status === 'closed') return toOrderView(order);
+    if (order.status === 'waiting') {
+      const { order: after } = await this.payments.closeOrder(order.id, 'close');
+      if (after.status === 'closed') return toOrderView(after);
+      throw new AppError(
+        'order_paid',
+        'this order was paid at the channel before it could be closed; refund it instead',
+        {
+          details: { orderId: after.id },
+        },
+      );
+    }
+    throw new AppError('order_paid', 'this order is paid and cannot be closed; refund it instead');
   }
 }

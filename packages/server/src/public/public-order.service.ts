@@ -5,7 +5,7 @@ import type { AttemptView } from '../attempts/attempt.view.js';
 import type { SubmitService } from '../attempts/submit.service.js';
 import type { ChannelService } from '../channels/channel.service.js';
 import type { ChannelExtras } from '../channels/channel-client.js';
-import { type ChannelCode, isChannelCode } from '../channels/channel-codes.js';
+import type { ChannelCode } from '../channels/channel-codes.js';
 import type { Clock } from '../clock.js';
 import { constantTimeEqual } from '../crypto/tokens.js';
 import type { DB, OrderRow, OrderStatus } from '../db/schema.js';
@@ -67,9 +67,8 @@ export function statusEventId(status: OrderStatus): string {
 
 /** The rank a Last-Event-ID names, or -1 when it names nothing we sent. */
 export function rankOfEventId(id: string | undefined): number {
-  const match = id === undefined ? null : /^([0-3])-(waiting|closed|paid|refunded)$/.exec(id.trim());
-  if (!match) return -1;
-  return RANK[match[2] as OrderStatus] === Number(match[1]) ? Number(match[1]) : -1;
+  const status = (Object.keys(RANK) as OrderStatus[]).find((s) => statusEventId(s) === id?.trim());
+  return status === undefined ? -1 : RANK[status];
 }
 
 export interface PublicSubmitInput {
@@ -123,6 +122,8 @@ const SYNC_MEMORY = 10_000;
  */
 export class PublicOrderService {
   readonly #lastSync = new Map<string, number>();
+  /** App reads in flight, shared by every view that needs the same one meanwhile. */
+  readonly #reading = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly deps: {
@@ -167,9 +168,12 @@ export class PublicOrderService {
       channelCode: row.channel_code,
     };
     if (isFinal(row.status)) {
-      const base = row.return_url ?? (await this.deps.apps.get(row.app_id)).returnUrl;
+      // A burst of payments for one app becomes one read of the app, not one per paying browser.
+      const base = row.return_url ?? (await this.#app(row.app_id)).returnUrl;
       if (base) {
-        const secret = await this.deps.apps.webhookSecret(row.app_id);
+        const secret = await this.#shared(`secret ${row.app_id}`, () =>
+          this.deps.apps.webhookSecret(row.app_id),
+        );
         view.returnUrl = signedReturnUrl(
           base,
           secret,
@@ -185,7 +189,8 @@ export class PublicOrderService {
     const row = await this.authorize(orderId, token);
     const [order, app, channels] = await Promise.all([
       this.view(row),
-      this.deps.apps.get(row.app_id),
+      // The same read as the view's, for a final order without its own return URL.
+      this.#app(row.app_id),
       this.deps.channels.list(row.app_id),
     ]);
     const enabled = new Set(channels.filter((c) => c.status === 'enabled').map((c) => c.code));
@@ -214,7 +219,7 @@ export class PublicOrderService {
     payer: PayerContext,
   ): Promise<PublicSubmitResult> {
     const row = await this.authorize(orderId, token);
-    if (!isChannelCode(input.channelCode) || !isBrowserChannel(input.channelCode)) {
+    if (!isBrowserChannel(input.channelCode)) {
       throw new AppError('channel_unavailable', `${input.channelCode} cannot be paid from a browser`);
     }
     const code = input.channelCode;
@@ -282,6 +287,22 @@ export class PublicOrderService {
     }
     const current = (await findOrderById(this.deps.db, row.id)) ?? row;
     return { order: await this.view(current), sync };
+  }
+
+  #app(appId: string) {
+    return this.#shared(`app ${appId}`, () => this.deps.apps.get(appId));
+  }
+
+  /**
+   * `load()`, or the same read if one is already in flight: at worst as old as that read, and
+   * nothing is kept once it settles (no cache to go stale).
+   */
+  #shared<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const pending = this.#reading.get(key) as Promise<T> | undefined;
+    if (pending) return pending;
+    const started = load().finally(() => this.#reading.delete(key));
+    this.#reading.set(key, started);
+    return started;
   }
 
   #remember(orderId: string, at: number): void {

@@ -2,10 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Clock } from '../clock.js';
 import type { OrderRow } from '../db/schema.js';
-import { AppError } from '../errors.js';
 import { errorResponses, IdParams, Nullable } from '../http/schemas.js';
 import type { OrderFeed } from '../realtime/order-feed.js';
-import { openEventStream, type SseStream } from '../realtime/sse.js';
+import { formatEvent, openEventStream, type SseStream } from '../realtime/sse.js';
 import {
   BROWSER_CHANNELS,
   isFinal,
@@ -63,6 +62,23 @@ export const publicRoutes: FastifyPluginAsyncTypebox<PublicRoutesOptions> = asyn
   const { orders, feed, clock, settings } = options;
   const tags = ['paying browser'];
   const streams = new Set<SseStream>();
+  /**
+   * The `status` frame of a row, formatted once: the feed hands every stream watching an order the
+   * same row object, so however many browsers watch it, the view is built and serialised once.
+   */
+  const frames = new WeakMap<OrderRow, Promise<string>>();
+  const statusFrame = (row: OrderRow): Promise<string> => {
+    let frame = frames.get(row);
+    if (!frame) {
+      frame = orders
+        .view(row)
+        .then((view) =>
+          formatEvent({ id: statusEventId(row.status), event: 'status', data: JSON.stringify(view) }),
+        );
+      frames.set(row, frame);
+    }
+    return frame;
+  };
 
   app.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store');
@@ -113,8 +129,9 @@ export const publicRoutes: FastifyPluginAsyncTypebox<PublicRoutesOptions> = asyn
       const { heartbeatMs, retryMs, expiredGraceMs } = settings;
       const header = request.headers['last-event-id'];
       const lastRank = rankOfEventId(typeof header === 'string' ? header : request.query.lastEventId);
-      const expiredFor = clock.now().getTime() - row.expire_at.getTime();
-      const over = isFinal(row.status) || (row.status === 'waiting' && expiredFor > expiredGraceMs);
+      // A waiting order's stream ends `expiredGraceMs` after its expiry; past that, it is over.
+      const untilEnd = row.expire_at.getTime() + expiredGraceMs - clock.now().getTime();
+      const over = isFinal(row.status) || (row.status === 'waiting' && untilEnd < 0);
       if (over && statusRank(row.status) <= lastRank) return reply.status(204).send();
 
       const stream = openEventStream(request, reply, { retryMs });
@@ -127,21 +144,21 @@ export const publicRoutes: FastifyPluginAsyncTypebox<PublicRoutesOptions> = asyn
         sentRank = rank;
         sending = sending
           .then(async () => {
-            const view = await orders.view(order);
-            stream.send({ id: statusEventId(order.status), event: 'status', data: JSON.stringify(view) });
-            if (isFinal(order.status)) stream.end();
+            const frame = await statusFrame(order);
+            // A final status ends the stream in the same write.
+            if (isFinal(order.status)) stream.end(frame);
+            else stream.write(frame);
           })
           .catch((error: unknown) => {
             request.log.error({ err: error, orderId: order.id }, 'sending an order status event failed');
             stream.end();
           });
       };
-      const unwatch = feed.watch(row.id, push);
+      const unwatch = feed.watch(row.id, push, row.status);
       const heartbeat = setInterval(() => stream.comment('heartbeat'), heartbeatMs);
-      const remaining = row.expire_at.getTime() + expiredGraceMs - clock.now().getTime();
       const expiry =
         row.status === 'waiting'
-          ? setTimeout(() => stream.end(), Math.max(0, Math.min(remaining, 2 ** 31 - 1)))
+          ? setTimeout(() => stream.end(), Math.max(0, Math.min(untilEnd, 2 ** 31 - 1)))
           : undefined;
       stream.onClose(() => {
         streams.delete(stream);
@@ -232,15 +249,6 @@ export const publicRoutes: FastifyPluginAsyncTypebox<PublicRoutesOptions> = asyn
         },
       },
     },
-    async (request, reply) => {
-      try {
-        return await orders.sync(request.params.id, request.query.token);
-      } catch (error) {
-        const retryAfterMs = error instanceof AppError ? error.details?.retryAfterMs : undefined;
-        if (typeof retryAfterMs === 'number')
-          reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
-        throw error;
-      }
-    },
+    async (request) => orders.sync(request.params.id, request.query.token),
   );
 };

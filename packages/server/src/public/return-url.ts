@@ -1,4 +1,6 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { constantTimeEqual } from '../crypto/tokens.js';
+import { webhookSecretKey } from '../notify/sender.js';
 
 /**
  * The signed way back to the merchant. When the paying browser leaves the cashier for the return URL,
@@ -17,14 +19,6 @@ export interface ReturnFacts {
   orderId: string;
   merchantOrderId: string;
   status: string;
-}
-
-/** The HMAC key of a Standard Webhooks secret (`whsec_` + base64). */
-export function webhookSecretKey(secret: string): Buffer {
-  const encoded = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret;
-  const key = Buffer.from(encoded, 'base64');
-  if (key.length < 16) throw new Error('the webhook secret is not a whsec_ secret');
-  return key;
 }
 
 export function returnSignature(secret: string, facts: ReturnFacts, ts: number): string {
@@ -65,9 +59,7 @@ export function verifyReturnUrl(
   }
   const ts = Number(tsText);
   const facts = { orderId, merchantOrderId, status };
-  const expected = Buffer.from(returnSignature(secret, facts, ts));
-  const given = Buffer.from(sig);
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
+  if (!constantTimeEqual(returnSignature(secret, facts, ts), sig)) {
     return { valid: false, reason: 'bad_signature' };
   }
   const now = (options.now ?? new Date()).getTime() / 1000;

@@ -6,7 +6,8 @@
  *
  * Keyed by the Kysely instance, so two runtimes in one process (tests) never hear each other here:
  * what one applies reaches the other only the way it would between two servers, through PostgreSQL.
- * Announcing never throws and never waits: a listener's failure must not undo a payment.
+ * Announcing never throws and never waits: a listener's failure must not undo a payment (it is
+ * reported as a process warning).
  */
 export type OrderChangeListener = (orderId: string) => void;
 
@@ -19,8 +20,12 @@ export function announceOrderChange(db: object, orderId: string): void {
   for (const listener of set) {
     try {
       listener(orderId);
-    } catch {
-      // A listener that throws is its own problem (it logs); the payment is committed.
+    } catch (error) {
+      // The payment is committed and must stay so: a listener's failure is reported, never thrown.
+      process.emitWarning(
+        `an order-change listener failed for order ${orderId}: ${error instanceof Error ? error.message : String(error)}`,
+        { code: 'PAYCENTER_ORDER_CHANGE_LISTENER' },
+      );
     }
   }
 }

@@ -1,13 +1,36 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
+/** One Server-Sent Events message. */
+export interface SseMessage {
+  id?: string;
+  event?: string;
+  data: string;
+}
+
+/**
+ * A message as it goes on the wire. Format it once and `write` the same text to every stream that
+ * gets it: a thousand browsers watching one order cost one format, not a thousand.
+ */
+export function formatEvent({ id, event, data }: SseMessage): string {
+  let text = '';
+  if (id !== undefined) text += `id: ${id}\n`;
+  if (event !== undefined) text += `event: ${event}\n`;
+  for (const line of data.split('\n')) text += `data: ${line}\n`;
+  return `${text}\n`;
+}
+
 /** One Server-Sent Events response, written on the raw socket (Fastify no longer owns the reply). */
 export interface SseStream {
   readonly closed: boolean;
-  send(message: { id?: string; event?: string; data: string }): void;
+  /** Writes a message formatted by `formatEvent`. */
+  write(frame: string): void;
   /** A comment line: invisible to EventSource, keeps proxies and the socket alive. */
   comment(text: string): void;
-  /** Ends the response (the stream is over); idempotent. */
-  end(): void;
+  /**
+   * Ends the response (the stream is over); idempotent. A last frame (from `formatEvent`) goes out
+   * with the end in one write: one system call per stream, not two, when a final status ends many.
+   */
+  end(lastFrame?: string): void;
   /** Runs once when the stream ends, whoever ended it (the client leaving included). */
   onClose(listener: () => void): void;
 }
@@ -30,7 +53,6 @@ export function openEventStream(
     'x-accel-buffering': 'no',
     'x-request-id': request.id,
   });
-  raw.flushHeaders();
   const listeners: (() => void)[] = [];
   let closed = false;
   const finish = () => {
@@ -50,23 +72,21 @@ export function openEventStream(
     if (closed || raw.writableEnded) return;
     raw.write(text);
   };
+  // The head goes out with this first write, in one packet.
   write(`retry: ${options.retryMs}\n\n`);
   return {
     get closed() {
       return closed;
     },
-    send({ id, event, data }) {
-      let text = '';
-      if (id !== undefined) text += `id: ${id}\n`;
-      if (event !== undefined) text += `event: ${event}\n`;
-      for (const line of data.split('\n')) text += `data: ${line}\n`;
-      write(`${text}\n`);
-    },
+    write,
     comment(text) {
       write(`: ${text.replace(/\n/g, ' ')}\n\n`);
     },
-    end() {
-      if (!raw.writableEnded) raw.end();
+    end(lastFrame) {
+      if (!raw.writableEnded) {
+        if (lastFrame === undefined || closed) raw.end();
+        else raw.end(lastFrame);
+      }
       finish();
     },
     onClose(listener) {

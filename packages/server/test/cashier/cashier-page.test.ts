@@ -93,6 +93,31 @@ describe.each(backends())('the cashier page on %s', (backend) => {
     expect(html).toContain('id="sandbox-badge"');
   });
 
+  it('escapes a hostile app name and subject in the markup, the title and the page data', async () => {
+    const name = '</script><img src=x onerror=alert(1)>';
+    const hostile = await app.createShop({ codes: ['wx_native'], appOverrides: { name } });
+    const order = await hostile.createOrder({ subject: '</script><script>alert(2)</script>\u2028' });
+    const html = await (await page(cashierPath(order), { 'user-agent': UA.desktop })).text();
+    expect(html).not.toContain('<img src=x');
+    expect(html).not.toContain('<script>alert(2)');
+    expect(html).toContain(
+      '<span id="merchant-name">&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;</span>',
+    );
+    expect(html).toMatch(/<title>[^<]*· &lt;\/script&gt;&lt;img src=x onerror=alert\(1\)&gt;<\/title>/);
+    expect(html).toContain('<span class="avatar" aria-hidden="true">&lt;</span>');
+    // Only the page's own two script elements close: the data block and the code.
+    expect(html.match(/<\/script>/g)).toHaveLength(2);
+    const data = /<script type="application\/json" id="cashier-data">(.*?)<\/script>/s.exec(html)![1]!;
+    expect(data).not.toContain('\u2028');
+    expect(JSON.parse(data).order.subject).toBe('</script><script>alert(2)</script>\u2028');
+  });
+
+  it('takes the avatar from the app name’s first character, whole', async () => {
+    const tea = await app.createShop({ codes: ['wx_native'], appOverrides: { name: '🍵 tea house' } });
+    const html = await (await page(cashierPath(await tea.createOrder()))).text();
+    expect(html).toContain('<span class="avatar" aria-hidden="true">🍵</span>');
+  });
+
   it('offers each browser its own way to pay', async () => {
     const order = await shop.createOrder();
     const html = async (ua: string) => (await page(cashierPath(order), { 'user-agent': ua })).text();
@@ -127,6 +152,20 @@ describe.each(backends())('the cashier page on %s', (backend) => {
     expect(Object.keys(JSON.parse(body.attempt.displayContent)).sort()).toEqual(
       ['appId', 'nonceStr', 'package', 'paySign', 'signType', 'timeStamp'].sort(),
     );
+  });
+
+  it('refuses a malformed or missing openid for wx_jsapi before anything reaches the channel', async () => {
+    const order = await shop.createOrder();
+    for (const body of [{ channelCode: 'wx_jsapi', openid: '<script>' }, { channelCode: 'wx_jsapi' }]) {
+      const res = await submit(app, order, body);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string; field: string } }).error).toMatchObject({
+        code: 'invalid_request',
+        field: 'channelExtras.openid',
+      });
+    }
+    const attempts = await app.merchant(shop.apiKey, 'GET', `/api/v1/orders/${order.id}/attempts`);
+    expect(((await attempts.json()) as { data: unknown[] }).data).toEqual([]);
   });
 
   it('answers a wrong token or id with the same 404 page', async () => {
@@ -188,6 +227,21 @@ describe.each(backends())('the cashier page on %s', (backend) => {
       expect(submitted.status).toBe(409);
     } finally {
       app.clock.advance(-61_000);
+    }
+  });
+
+  it('reads the app once for the page of a final order (its name and its return URL)', async () => {
+    const order = await shop.createOrder();
+    const closed = await app.merchant(shop.apiKey, 'POST', `/api/v1/orders/${order.id}/close`);
+    expect(closed.status).toBe(200);
+    const apps = vi.spyOn(app.runtime.services.apps, 'get');
+    try {
+      const facts = await app.live.orders.cashier(order.id, order.clientToken);
+      expect(facts.order.returnUrl).toContain('status=closed');
+      expect(facts.appName).toBe('Demo shop');
+      expect(apps).toHaveBeenCalledTimes(1);
+    } finally {
+      apps.mockRestore();
     }
   });
 

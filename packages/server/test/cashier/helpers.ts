@@ -4,20 +4,14 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import pg from 'pg';
-import { inject } from 'vitest';
 import { type ChannelCode, providerOf } from '../../src/channels/channel-codes.js';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import { BROWSER_CHANNELS } from '../../src/public/public-order.service.js';
-import {
-  createLiveStatus,
-  type LiveStatus,
-  type LiveStatusSettings,
-} from '../../src/realtime/live-status.js';
+import type { LiveStatus, LiveStatusSettings } from '../../src/realtime/live-status.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
-import type { Backend } from '../helpers/backends.js';
+import { type Backend, createPostgresDatabase } from '../helpers/backends.js';
 import { ADMIN_TOKEN } from '../helpers/harness.js';
 
 /** Real time, moved forward on demand: the sandbox and the browser run on real time, tests skip ahead. */
@@ -68,48 +62,14 @@ export interface OrderJson {
   [key: string]: unknown;
 }
 
-/** A fresh PostgreSQL database for one test file, dropped at the end; its URL can be shared with a child process. */
-async function createPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const adminUrl = inject('testDatabaseUrl');
-  const name = `paycenter_cashier_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const dropper = new pg.Client({ connectionString: adminUrl });
-      await dropper.connect();
-      try {
-        await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await dropper.end();
-      }
-    },
-  };
-}
-
-/**
- * The real runtime, listening on loopback with the sandbox, plus the live-status layer: the runtime's
- * own when runtime.ts wires it (`runtime.live`), else wired here the way runtime.ts is told to.
- */
+/** The real runtime, listening on loopback with the sandbox and its live-status layer (`runtime.live`). */
 export async function startCashierApp(
   backend: Backend,
-  options: {
-    settings?: Partial<LiveStatusSettings>;
-    sweepIntervalMs?: number;
-    env?: Record<string, string>;
-  } = {},
+  options: { settings?: Partial<LiveStatusSettings>; env?: Record<string, string> } = {},
 ): Promise<CashierApp> {
   const clock = new OffsetClock();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'paycenter-cashier-'));
-  const postgres = backend === 'postgres' ? await createPostgresDatabase() : undefined;
+  const postgres = backend === 'postgres' ? await createPostgresDatabase('paycenter_cashier') : undefined;
   const masterKey = randomBytes(32).toString('base64');
   const config = loadConfig({
     PAYCENTER_DATA_DIR: dataDir,
@@ -134,27 +94,9 @@ export async function startCashierApp(
     workers: true,
     ...(database ? { database } : {}),
   });
-  let origin = 'http://127.0.0.1';
-  const wired = (runtime as Runtime & { live?: LiveStatus }).live;
-  let live: LiveStatus;
-  if (wired) {
-    live = wired;
-    Object.assign(live.settings, options.settings ?? {});
-  } else {
-    live = createLiveStatus({
-      db: runtime.database.db,
-      services: runtime.services,
-      clock,
-      publicUrl: () => origin,
-      connectionString: postgres?.url,
-      sandbox: runtime.sandbox,
-      ...(options.settings ? { settings: options.settings } : {}),
-      ...(options.sweepIntervalMs ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
-    });
-    await live.start();
-    await runtime.http.register(live.plugin);
-  }
-  origin = await runtime.http.listen({ host: '127.0.0.1', port: 0 });
+  const live = runtime.live;
+  Object.assign(live.settings, options.settings ?? {});
+  const origin = await runtime.http.listen({ host: '127.0.0.1', port: 0 });
   runtime.setPublicUrl(origin);
 
   const call = (headers: Record<string, string>, method: string, url: string, body?: unknown) =>
@@ -213,7 +155,6 @@ export async function startCashierApp(
     },
     close: async () => {
       await runtime.close();
-      if (!wired) await live.stop();
       await postgres?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

@@ -63,6 +63,8 @@ describe.each(backends())('the public order API on %s', (backend) => {
       fetch(statusUrl(app, order, other.clientToken)),
       fetch(`${app.origin}/api/v1/public/orders/${order.id}`),
       fetch(statusUrl(app, { id: 'not-an-id' }, order.clientToken)),
+      // One past the largest bigint: refused before it reaches SQL.
+      fetch(statusUrl(app, { id: '9223372036854775808' }, order.clientToken)),
       unknown,
     ]);
     const bodies = [];
@@ -185,6 +187,26 @@ describe.each(backends())('the public order API on %s', (backend) => {
     expect(third.status).toBe(200);
     // Nothing waits any more: nothing is asked.
     expect(((await third.json()) as { sync: Record<string, number> }).sync.queried).toBe(0);
+  });
+
+  it('keeps the client token and the webhook secret out of the log, though the token rides in URLs sent to the channels', async () => {
+    const order = await shop.createOrder();
+    const token = order.clientToken;
+    await (await fetch(`${app.origin}/cashier/${order.id}?token=${token}`)).text();
+    await (await fetch(statusUrl(app, order, token))).text();
+    await (await fetch(statusUrl(app, order, `${token}x`))).text();
+    for (const code of ['alipay_pc', 'wx_h5', 'wx_native']) {
+      const res = await submit(app, order, { channelCode: code }, { 'user-agent': 'Mozilla/5.0 (iPhone)' });
+      expect(res.status).toBe(201);
+    }
+    const synced = await fetch(`${app.origin}/api/v1/public/orders/${order.id}/sync?token=${token}`, {
+      method: 'POST',
+    });
+    expect(synced.status).toBe(200);
+    expect(app.logs()).toContain(`/api/v1/public/orders/${order.id}/sync`);
+    expect(app.logs()).not.toContain(token);
+    // Nor the secret that signs the way back (and the webhooks).
+    expect(app.logs()).not.toContain(shop.webhookSecret.slice('whsec_'.length));
   });
 
   it('gives a final order its return URL — the order’s, else the app’s — signed with the webhook secret', async () => {

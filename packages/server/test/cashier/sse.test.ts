@@ -86,6 +86,48 @@ describe.each(backends())('order status as Server-Sent Events on %s', (backend) 
     expect(latency).toBeLessThan(1000);
   });
 
+  it('builds a status once for every browser watching the order, and ends each stream with it', async () => {
+    const order = await shop.createOrder();
+    const no = await submitted(order);
+    const streams = await Promise.all(Array.from({ length: 25 }, () => events(order)));
+    for (const stream of streams) {
+      await vi.waitFor(() => expect(stream.events).toHaveLength(1), { timeout: 2000, interval: 10 });
+    }
+    const view = vi.spyOn(app.live.orders, 'view');
+    try {
+      await payInSandbox(app, no);
+      await Promise.all(streams.map((stream) => stream.ended));
+      for (const stream of streams) {
+        expect(stream.events.map((e) => e.id)).toEqual(['0-waiting', '2-paid']);
+        expect(stream.events[1]!.data).toBe(streams[0]!.events[1]!.data);
+      }
+      const paidViews = view.mock.calls.filter(([row]) => row.id === order.id && row.status === 'paid');
+      expect(paidViews).toHaveLength(1);
+    } finally {
+      view.mockRestore();
+    }
+  });
+
+  it('reads the app once for a burst of final statuses of one app', async () => {
+    const orders = await Promise.all(Array.from({ length: 12 }, () => shop.createOrder()));
+    const rows = await Promise.all(orders.map((o) => app.live.orders.find(o.id)));
+    const apps = vi.spyOn(app.runtime.services.apps, 'get');
+    try {
+      const views = await Promise.all(rows.map((row) => app.live.orders.view({ ...row!, status: 'closed' })));
+      expect(apps).toHaveBeenCalledTimes(1);
+      for (const view of views) {
+        expect(verifyReturnUrl(view.returnUrl!, shop.webhookSecret, { now: app.clock.now() }).valid).toBe(
+          true,
+        );
+      }
+      // Nothing is kept: the next view reads the app again.
+      await app.live.orders.view({ ...rows[0]!, status: 'closed' });
+      expect(apps).toHaveBeenCalledTimes(2);
+    } finally {
+      apps.mockRestore();
+    }
+  });
+
   it('honours Last-Event-ID: only what is newer, and 204 once the final status was seen', async () => {
     const order = await shop.createOrder();
     const no = await submitted(order);

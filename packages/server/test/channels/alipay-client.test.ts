@@ -4,12 +4,10 @@ import { AlipayClient } from '../../src/channels/alipay/client.js';
 import { type AlipayConfig, parseAlipayConfig } from '../../src/channels/alipay/config.js';
 import { signAlipayResponse } from '../../src/channels/alipay/response.js';
 import { signAlipayNotify, verifyAlipayRequestSignature } from '../../src/channels/alipay/signature.js';
-import {
-  CallbackRejected,
-  type CallbackRequest,
-  type ChannelClient,
-  ChannelError,
-  type CreatePaymentInput,
+import type {
+  CallbackRequest,
+  ChannelClient,
+  CreatePaymentInput,
 } from '../../src/channels/channel-client.js';
 import type { ChannelCode } from '../../src/channels/channel-codes.js';
 import { createChannelClient } from '../../src/channels/create-client.js';
@@ -17,7 +15,9 @@ import type { HttpRequest, HttpTransport } from '../../src/channels/http-transpo
 import { ManualClock } from '../../src/clock.js';
 import { VERSION } from '../../src/version.js';
 import { decodeForm, referenceNotifyBody } from './fixtures/alipay-reference.js';
+import { FakeProvider } from './fixtures/fake-provider.js';
 import { newRsaPair } from './fixtures/keys.js';
+import { channelError, rejection } from './fixtures/thrown.js';
 import { ALI } from './fixtures/vectors.js';
 
 /**
@@ -51,8 +51,7 @@ const sdkJudge = new AlipaySdk({
 type Signing = 'alipay' | 'none' | 'stranger' | 'tampered';
 type Reply =
   | { node: Record<string, unknown>; signing?: Signing; errorResponse?: boolean }
-  | { raw: string; status?: number }
-  | Error;
+  | { raw: string; status?: number };
 
 interface Seen {
   request: HttpRequest;
@@ -61,21 +60,7 @@ interface Seen {
 }
 
 /** A fake gateway.do: checks each request's signature as the gateway does, answers from a queue. */
-class FakeAlipay {
-  readonly seen: Seen[] = [];
-  readonly #replies: Reply[] = [];
-
-  reply(...replies: Reply[]): this {
-    this.#replies.push(...replies);
-    return this;
-  }
-
-  get last(): Seen {
-    const seen = this.seen.at(-1);
-    if (!seen) throw new Error('no request was sent');
-    return seen;
-  }
-
+class FakeAlipay extends FakeProvider<Reply, Seen> {
   readonly transport: HttpTransport = async (request) => {
     const params = decodeForm(request.body ?? '');
     const method = params.method ?? '';
@@ -94,14 +79,10 @@ class FakeAlipay {
         body: signAlipayResponse({ method, node, privateKey: alipay.privateKey }),
       };
     }
-    this.seen.push({
-      request,
-      params,
-      biz: JSON.parse(params.biz_content ?? '{}') as Record<string, unknown>,
-    });
-    const reply = this.#replies.shift();
-    if (reply === undefined) throw new Error(`no reply queued for ${method}`);
-    if (reply instanceof Error) throw reply;
+    const reply = this.next(
+      { request, params, biz: JSON.parse(params.biz_content ?? '{}') as Record<string, unknown> },
+      method,
+    );
     const headers = { 'content-type': 'text/html;charset=utf-8' };
     if ('raw' in reply) return { status: reply.status ?? 200, headers, body: reply.raw };
     const signing = reply.signing ?? 'alipay';
@@ -140,26 +121,6 @@ const order = (code: ChannelCode, patch: Partial<CreatePaymentInput> = {}): Crea
   extras: {},
   ...patch,
 });
-
-async function channelError(promise: Promise<unknown>): Promise<ChannelError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ChannelError) return error;
-    throw error;
-  }
-  throw new Error('expected a ChannelError, the call succeeded');
-}
-
-function rejection(fn: () => unknown): CallbackRejected {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CallbackRejected) return error;
-    throw error;
-  }
-  throw new Error('expected CallbackRejected, the notify was accepted');
-}
 
 const ok = (fields: Record<string, unknown> = {}) => ({ code: '10000', msg: 'Success', ...fields });
 const failed = (subCode: string, subMsg: string, fields: Record<string, unknown> = {}) => ({
@@ -549,6 +510,15 @@ describe('AlipayClient refunds', () => {
     });
   });
 
+  it('a refund answer with an unreadable gmt_refund_pay is an invalid response', async () => {
+    const { gateway, client } = setup();
+    gateway.reply({ node: ok({ fund_change: 'Y', gmt_refund_pay: '2026-01-01T08:10:00' }) });
+    expect(await channelError(client.refund(refundInput))).toMatchObject({
+      kind: 'invalid_response',
+      providerCode: 'MALFORMED_RESPONSE',
+    });
+  });
+
   it('leaves refund_reason out when there is none', async () => {
     const { gateway, client } = setup();
     gateway.reply({ node: ok({ fund_change: 'Y' }) });
@@ -874,6 +844,16 @@ describe('AlipayClient notifies', () => {
       'unsupported_sign_type',
     ],
     ['an amount that is not yuan', () => post(paidNotify({ total_amount: '12.345' })), 'invalid_amount'],
+    [
+      'a payment time that is no date',
+      () => post(paidNotify({ gmt_payment: '2026-02-30 08:00:05' })),
+      'invalid_time',
+    ],
+    [
+      'a refund time that is no date',
+      () => post(paidNotify({ refund_fee: '2.34', out_biz_no: 'R20260101000002', gmt_refund: 'yesterday' })),
+      'invalid_time',
+    ],
     ['an unknown trade_status', () => post(paidNotify({ trade_status: 'TRADE_MAYBE' })), 'unknown_state'],
     ['no out_trade_no', () => post(paidNotify({ out_trade_no: undefined })), 'malformed_notify'],
     ['a refund without out_biz_no', () => post(paidNotify({ refund_fee: '1.00' })), 'malformed_notify'],

@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Formatter, Rsa } from 'wechatpay-axios-plugin';
-import {
-  CallbackRejected,
-  type ChannelClient,
-  ChannelError,
-  type CreatePaymentInput,
-} from '../../src/channels/channel-client.js';
+import type { ChannelClient, CreatePaymentInput } from '../../src/channels/channel-client.js';
 import type { ChannelCode } from '../../src/channels/channel-codes.js';
 import { createChannelClient } from '../../src/channels/create-client.js';
 import type { HttpRequest, HttpResponse, HttpTransport } from '../../src/channels/http-transport.js';
@@ -21,7 +16,9 @@ import {
 } from '../../src/channels/wechatpay/signature.js';
 import { ManualClock } from '../../src/clock.js';
 import { VERSION } from '../../src/version.js';
+import { FakeProvider } from './fixtures/fake-provider.js';
 import { newRsaPair } from './fixtures/keys.js';
+import { channelError, rejection } from './fixtures/thrown.js';
 import { WX } from './fixtures/vectors.js';
 
 /**
@@ -82,20 +79,9 @@ function signedHeaders(body: string, signing: Signing, now: Date): Record<string
 }
 
 /** A fake WeChat Pay: checks each request as the real one does, answers from a queue. */
-class FakeWechatPay {
-  readonly seen: Seen[] = [];
-  readonly #replies: Array<Reply | Error> = [];
-  constructor(readonly clock: ManualClock) {}
-
-  reply(...replies: Array<Reply | Error>): this {
-    this.#replies.push(...replies);
-    return this;
-  }
-
-  get last(): Seen {
-    const seen = this.seen.at(-1);
-    if (!seen) throw new Error('no request was sent');
-    return seen;
+class FakeWechatPay extends FakeProvider<Reply, Seen> {
+  constructor(readonly clock: ManualClock) {
+    super();
   }
 
   readonly transport: HttpTransport = async (request) => {
@@ -117,15 +103,10 @@ class FakeWechatPay {
       const text = JSON.stringify({ code: 'SIGN_ERROR', message: String(error) });
       return { status: 401, headers: signedHeaders(text, 'platform', this.clock.now()), body: text };
     }
-    this.seen.push({
-      request,
-      path,
-      auth,
-      json: request.body === undefined ? undefined : JSON.parse(request.body),
-    });
-    const reply = this.#replies.shift();
-    if (reply === undefined) throw new Error(`no reply queued for ${request.method} ${path}`);
-    if (reply instanceof Error) throw reply;
+    const reply = this.next(
+      { request, path, auth, json: request.body === undefined ? undefined : JSON.parse(request.body) },
+      `${request.method} ${path}`,
+    );
     const text =
       reply.body === undefined
         ? ''
@@ -157,26 +138,6 @@ const order = (code: ChannelCode, patch: Partial<CreatePaymentInput> = {}): Crea
   extras: {},
   ...patch,
 });
-
-async function channelError(promise: Promise<unknown>): Promise<ChannelError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ChannelError) return error;
-    throw error;
-  }
-  throw new Error('expected a ChannelError, the call succeeded');
-}
-
-function rejection(fn: () => unknown): CallbackRejected {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CallbackRejected) return error;
-    throw error;
-  }
-  throw new Error('expected CallbackRejected, the callback was accepted');
-}
 
 const transaction = (patch: Record<string, unknown> = {}) => ({
   appid: WX.appid,
@@ -433,6 +394,19 @@ describe('WechatPayClient queries and closes', () => {
     expect(await channelError(client.queryPayment('A20260101000001'))).toMatchObject({
       kind: 'invalid_response',
     });
+  });
+
+  it.each<[string, unknown]>([
+    ['a string', { total: '1234', currency: 'CNY' }],
+    ['negative', { total: -1, currency: 'CNY' }],
+    ['fractional', { total: 12.34, currency: 'CNY' }],
+    ['not an object', 1234],
+  ])('an amount that is %s is an invalid response, never an unknown amount', async (_what, amount) => {
+    const { wx, client } = setup();
+    wx.reply({ status: 200, body: transaction({ amount }) });
+    const error = await channelError(client.queryPayment('A20260101000001'));
+    expect(error).toMatchObject({ kind: 'invalid_response', providerCode: 'MALFORMED_RESPONSE' });
+    expect(error.message).toMatch(/amount/);
   });
 
   it('closes with {mchid}; a signed 204 resolves', async () => {
@@ -828,6 +802,54 @@ describe('WechatPayClient callbacks', () => {
     ['an event we do not handle', { eventType: 'TRANSACTION.CLOSED' }, 'unsupported_event'],
     ['a body without the envelope fields', { mutateEnvelope: (e) => delete e.event_type }, 'malformed_body'],
     ['an unknown trade_state', { resource: transaction({ trade_state: 'MAYBE' }) }, 'unknown_state'],
+    [
+      'an amount that is not whole fen',
+      { resource: transaction({ amount: { total: 12.34, currency: 'CNY' } }) },
+      'invalid_amount',
+    ],
+    [
+      'a transaction without out_trade_no',
+      { resource: transaction({ out_trade_no: undefined }) },
+      'malformed_resource',
+    ],
+    [
+      'a refund without out_refund_no',
+      {
+        eventType: 'REFUND.SUCCESS',
+        originalType: 'refund',
+        resource: { mchid: WX.mchid, out_trade_no: 'A20260101000001', refund_status: 'SUCCESS' },
+      },
+      'malformed_resource',
+    ],
+    [
+      'a refund with an unknown refund_status',
+      {
+        eventType: 'REFUND.SUCCESS',
+        originalType: 'refund',
+        resource: {
+          mchid: WX.mchid,
+          out_trade_no: 'A20260101000001',
+          out_refund_no: 'R20260101000001',
+          refund_status: 'MAYBE',
+        },
+      },
+      'unknown_state',
+    ],
+    [
+      'a refund whose amount.refund is not a number',
+      {
+        eventType: 'REFUND.SUCCESS',
+        originalType: 'refund',
+        resource: {
+          mchid: WX.mchid,
+          out_trade_no: 'A20260101000001',
+          out_refund_no: 'R20260101000001',
+          refund_status: 'SUCCESS',
+          amount: { total: 1234, refund: '234' },
+        },
+      },
+      'invalid_amount',
+    ],
   ])('refuses %s', (_what, options, reason) => {
     const { client } = setup();
     const error = rejection(() => client.verifyCallback(callback(options)));

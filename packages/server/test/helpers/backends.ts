@@ -8,13 +8,14 @@ export type Backend = 'pglite' | 'postgres';
 export const backends = (): Backend[] => inject('backends');
 
 /**
- * A fresh, empty database for one test file: in-memory PGlite, or a new PostgreSQL database created
- * for the file and dropped when it closes, so files run in parallel without seeing each other.
+ * A new, empty PostgreSQL database on the test server, for one test file: its URL (which a child
+ * process can be given too) and how to drop it.
  */
-export async function createTestDatabase(backend: Backend): Promise<Database> {
-  if (backend === 'pglite') return openDatabase({ kind: 'pglite', dataDir: null });
+export async function createPostgresDatabase(
+  prefix = 'paycenter_test',
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const adminUrl = inject('testDatabaseUrl');
-  const name = `paycenter_test_${randomBytes(6).toString('hex')}`;
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
@@ -22,16 +23,9 @@ export async function createTestDatabase(backend: Backend): Promise<Database> {
   } finally {
     await admin.end();
   }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const database = await openDatabase({ kind: 'postgres', url: url.toString(), poolSize: 30 });
   return {
-    ...database,
-    db: database.db,
-    backend: database.backend,
-    description: database.description,
-    close: async () => {
-      await database.close();
+    url: testDatabaseUrlFor(name),
+    drop: async () => {
       const dropper = new pg.Client({ connectionString: adminUrl });
       await dropper.connect();
       try {
@@ -39,6 +33,26 @@ export async function createTestDatabase(backend: Backend): Promise<Database> {
       } finally {
         await dropper.end();
       }
+    },
+  };
+}
+
+/**
+ * A fresh, empty database for one test file: in-memory PGlite, or a new PostgreSQL database created
+ * for the file and dropped when it closes, so files run in parallel without seeing each other.
+ */
+export async function createTestDatabase(backend: Backend): Promise<Database> {
+  if (backend === 'pglite') return openDatabase({ kind: 'pglite', dataDir: null });
+  const postgres = await createPostgresDatabase();
+  const database = await openDatabase({ kind: 'postgres', url: postgres.url, poolSize: 30 });
+  return {
+    ...database,
+    db: database.db,
+    backend: database.backend,
+    description: database.description,
+    close: async () => {
+      await database.close();
+      await postgres.drop();
     },
   };
 }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { LightMyRequestResponse } from 'fastify';
+import { type ChannelCode, type Provider, providerOf } from '../../src/channels/channel-codes.js';
 import { type Clock, ManualClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
@@ -23,6 +24,17 @@ export interface TestApp {
   createApp(
     overrides?: Record<string, unknown>,
   ): Promise<{ id: string; apiKey: string; webhookSecret: string }>;
+  /**
+   * Registers fresh merchants with the in-process sandbox and enables `codes` for the app with them
+   * (through the admin API); returns the credentials by provider and the channel ids by code.
+   */
+  enableSandboxChannels(
+    appId: string,
+    codes: readonly ChannelCode[],
+  ): Promise<{
+    merchants: Record<Provider, Record<string, unknown>>;
+    channels: Partial<Record<ChannelCode, string>>;
+  }>;
   count(table: 'apps' | 'api_keys' | 'channels' | 'orders' | 'events' | 'notify_tasks'): Promise<number>;
   close(): Promise<void>;
 }
@@ -75,6 +87,22 @@ export async function startTestApp(
       });
       if (res.statusCode !== 201) throw new Error(`creating an app failed: ${res.statusCode} ${res.body}`);
       return res.json();
+    },
+    async enableSandboxChannels(appId, codes) {
+      const created = await runtime.http.inject({ method: 'POST', url: '/__sandbox/control/merchants' });
+      if (created.statusCode !== 201) throw new Error(`the sandbox made no merchants: ${created.body}`);
+      const merchants = created.json() as Record<Provider, Record<string, unknown>>;
+      const channels: Partial<Record<ChannelCode, string>> = {};
+      for (const code of codes) {
+        const res = await app.admin('POST', '/admin-api/channels', {
+          appId,
+          code,
+          config: merchants[providerOf(code)],
+        });
+        if (res.statusCode !== 201) throw new Error(`enabling ${code} failed: ${res.statusCode} ${res.body}`);
+        channels[code] = res.json().id;
+      }
+      return { merchants, channels };
     },
     async count(table) {
       const row = await runtime.database.db

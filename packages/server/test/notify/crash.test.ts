@@ -11,7 +11,7 @@ import { type Database, openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { NotifyDispatcher } from '../../src/notify/dispatcher.js';
 import { backends, testDatabaseUrlFor } from '../helpers/backends.js';
-import { enqueueEvents, gate, Receiver } from './helpers.js';
+import { enqueueEvents, gate, Receiver, taskRows } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/dispatcher-child.ts', import.meta.url));
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -110,15 +110,7 @@ describe.runIf(backends().includes('postgres'))('a dispatcher process killed wit
       await survivor.close();
     }
 
-    const tasks = await database.db
-      .selectFrom('notify_tasks')
-      .select(['id', 'event_id', 'status', 'locked_until'])
-      .where(
-        'id',
-        'in',
-        recorded.map((r) => r.taskId),
-      )
-      .execute();
+    const tasks = await taskRows(database.db, recorded);
     expect(tasks).toHaveLength(40);
     expect(tasks.every((task) => task.status === 'succeeded' && task.locked_until === null)).toBe(true);
     // Every event reached the receiver; a repeated try carries the same webhook-id and the same body.

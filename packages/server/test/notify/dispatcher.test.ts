@@ -2,11 +2,22 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { claimDueTasks } from '../../src/notify/notify.repository.js';
 import { NotifyService } from '../../src/notify/notify.service.js';
+import { configureDefaultNotifySchedule } from '../../src/notify/schedule.js';
 import { WebhookSender, webhookSecretKey } from '../../src/notify/sender.js';
 import { VERSION } from '../../src/version.js';
 import { backends } from '../helpers/backends.js';
 import { startTestApp, type TestApp } from '../helpers/harness.js';
-import { dispatcherFor, enqueueEvents, gate, logRows, Receiver, taskRow } from './helpers.js';
+import {
+  dispatcherFor,
+  enqueueEvents,
+  gate,
+  holdAnswers,
+  logRows,
+  Receiver,
+  taskRow,
+  taskRows,
+  webhookHeaders,
+} from './helpers.js';
 
 const SECOND = 1000;
 
@@ -55,11 +66,7 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
       'webhook-timestamp': String(Math.floor(t.clock.now().getTime() / 1000)),
       'webhook-signature': expect.stringMatching(/^v1,[A-Za-z0-9+/]{43}=$/),
     });
-    const verified = new Webhook(shop.webhookSecret).verify(request.body, {
-      'webhook-id': String(request.headers['webhook-id']),
-      'webhook-timestamp': String(request.headers['webhook-timestamp']),
-      'webhook-signature': String(request.headers['webhook-signature']),
-    });
+    const verified = new Webhook(shop.webhookSecret).verify(request.body, webhookHeaders(request));
     expect(verified).toEqual({
       id: recorded!.eventId,
       type: 'order.paid',
@@ -68,11 +75,10 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     });
     // Another secret does not verify it.
     expect(() =>
-      new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(request.body, {
-        'webhook-id': String(request.headers['webhook-id']),
-        'webhook-timestamp': String(request.headers['webhook-timestamp']),
-        'webhook-signature': String(request.headers['webhook-signature']),
-      }),
+      new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(
+        request.body,
+        webhookHeaders(request),
+      ),
     ).toThrow();
 
     const task = await taskRow(db(), recorded!.taskId);
@@ -146,9 +152,12 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
   it('uses the configured default schedule for apps without their own', async () => {
     const app = await t.createApp({ notifyUrl: receiver.url('/default') });
     receiver.respond = () => ({ status: 500 });
-    const [recorded] = await enqueueEvents(db(), t.clock, app.id, 1);
-    const custom = dispatcherFor(t, {}, { defaultSchedule: () => [2, 4] });
+    // What the runtime does with PAYCENTER_NOTIFY_SCHEDULE: the events recorded and the retries follow it.
+    configureDefaultNotifySchedule([2, 4]);
+    const custom = dispatcherFor(t);
     try {
+      const [recorded] = await enqueueEvents(db(), t.clock, app.id, 1);
+      expect((await taskRow(db(), recorded!.taskId)).max_attempts).toBe(3);
       await custom.drain();
       expect(
         (await taskRow(db(), recorded!.taskId)).next_attempt_at.getTime() - t.clock.now().getTime(),
@@ -159,6 +168,7 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
         (await taskRow(db(), recorded!.taskId)).next_attempt_at.getTime() - t.clock.now().getTime(),
       ).toBe(4000);
     } finally {
+      configureDefaultNotifySchedule(null);
       await custom.close();
     }
   });
@@ -266,6 +276,52 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     expect(strict.metrics.tries.refused).toBeGreaterThanOrEqual(2);
   });
 
+  it('logs a try it cannot sign as failed, sends nothing, and writes the broken secret nowhere', async () => {
+    const app = await t.createApp({ notifyUrl: receiver.url('/unsigned'), notifySchedule: [15] });
+    const [recorded] = await enqueueEvents(db(), t.clock, app.id, 1);
+    // Decodes to the 5 bytes "short": too short for an HMAC key.
+    const broken = 'whsec_c2hvcnQ=';
+    let asked = 0;
+    const logged: unknown[] = [];
+    const capture = (obj: object, msg: string) => logged.push({ obj, msg });
+    const dispatcher = dispatcherFor(
+      t,
+      {},
+      {
+        webhookSecret: async () => {
+          asked++;
+          return broken;
+        },
+        logger: { debug: capture, info: capture, warn: capture, error: capture },
+      },
+    );
+    try {
+      expect(await dispatcher.drain()).toBe(1);
+      t.clock.advance(15 * SECOND);
+      expect(await dispatcher.drain()).toBe(1);
+    } finally {
+      await dispatcher.close();
+    }
+    expect(receiver.requests).toHaveLength(0);
+    const reason = 'cannot sign the webhook: the webhook secret is not a whsec_ secret';
+    expect(await taskRow(db(), recorded!.taskId)).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+      last_error: reason,
+    });
+    expect(
+      (await logRows(db(), recorded!.taskId)).map((l) => [l.attempt_no, l.http_status, l.error]),
+    ).toEqual([
+      [1, null, reason],
+      [2, null, reason],
+    ]);
+    // A secret that could not be used is not cached: each try asks again.
+    expect(asked).toBe(2);
+    expect(dispatcher.metrics.tries.error).toBe(2);
+    expect(logged.length).toBeGreaterThan(0);
+    expect(JSON.stringify(logged)).not.toContain('c2hvcnQ');
+  });
+
   it('shares the work between two dispatchers: every task is tried exactly once', async () => {
     const app = await t.createApp({ notifyUrl: receiver.url('/shared') });
     const recorded = await enqueueEvents(db(), t.clock, app.id, 300);
@@ -284,18 +340,17 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     const counts = receiver.countsById();
     expect(counts.size).toBe(300);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
-    const taskIds = recorded.map((r) => r.taskId);
     const logs = await db()
       .selectFrom('notify_logs')
       .select('task_id')
-      .where('task_id', 'in', taskIds)
+      .where(
+        'task_id',
+        'in',
+        recorded.map((r) => r.taskId),
+      )
       .execute();
     expect(logs).toHaveLength(300);
-    const statuses = await db()
-      .selectFrom('notify_tasks')
-      .select(['status', 'attempts'])
-      .where('id', 'in', taskIds)
-      .execute();
+    const statuses = await taskRows(db(), recorded);
     expect(statuses.every((s) => s.status === 'succeeded' && s.attempts === 1)).toBe(true);
   });
 
@@ -347,7 +402,6 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
         attemptNo: 1,
         status: 'failed',
         nextAttemptAt: null,
-        lastError: 'late',
         httpStatus: 500,
         excerpt: null,
         error: 'late',
@@ -359,15 +413,85 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     expect(await taskRow(db(), recorded!.taskId)).toMatchObject({ status: 'succeeded', attempts: 1 });
   });
 
-  it('limits tries per host, holding a few back and handing the rest back for a moment', async () => {
+  /** Answers after `held` opens, counting the tries in flight at once (per receiver and over all). */
+  function countInFlight(receivers: Receiver[], held?: { wait: Promise<void> }) {
+    const peak = { total: 0, perReceiver: new Map<Receiver, number>() };
+    let total = 0;
+    for (const r of receivers) {
+      let mine = 0;
+      r.respond = async () => {
+        total++;
+        mine++;
+        peak.total = Math.max(peak.total, total);
+        peak.perReceiver.set(r, Math.max(peak.perReceiver.get(r) ?? 0, mine));
+        await held?.wait;
+        // Let the other tries of this round arrive before answering.
+        await new Promise((resolve) => setImmediate(resolve));
+        total--;
+        mine--;
+        return { status: 200, body: 'SUCCESS' };
+      };
+    }
+    return peak;
+  }
+
+  it('delivers a burst to one host beyond its limit from its local queue: nothing handed back, nothing claimed twice', async () => {
+    const app = await t.createApp({ notifyUrl: receiver.url('/burst') });
+    const peak = countInFlight([receiver]);
+    const recorded = await enqueueEvents(db(), t.clock, app.id, 60);
+    const dispatcher = dispatcherFor(t, { perHostConcurrency: 4, batchSize: 20, pollIntervalMs: 3_600_000 });
+    dispatcher.start();
+    try {
+      await vi.waitFor(
+        async () => {
+          const rows = await taskRows(db(), recorded);
+          expect(rows.every((r) => r.status === 'succeeded')).toBe(true);
+        },
+        { timeout: 10_000, interval: 20 },
+      );
+    } finally {
+      await dispatcher.close();
+    }
+    const metrics = dispatcher.metrics.snapshot();
+    // Each task claimed once, in batches of at least half the prefetch (20), none given back.
+    expect(metrics.claimedTasks).toBe(60);
+    expect(metrics.handedBack).toBe(0);
+    expect(metrics.leaseTooShort).toBe(0);
+    expect(metrics.claims).toBeLessThanOrEqual(60 / 10 + 1);
+    expect(metrics.tries.delivered).toBe(60);
+    expect(peak.perReceiver.get(receiver)).toBeLessThanOrEqual(4);
+    expect(receiver.countsById().size).toBe(60);
+    expect([...receiver.countsById().values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('keeps the global limit across hosts, starting queued tasks as slots free up', async () => {
+    const others = [await Receiver.start(), await Receiver.start()];
+    const receivers = [receiver, ...others];
+    const apps = await Promise.all(receivers.map((r) => t.createApp({ notifyUrl: r.url('/global') })));
+    const held = gate();
+    const peak = countInFlight(receivers, held);
+    for (const app of apps) await enqueueEvents(db(), t.clock, app.id, 4);
+    const dispatcher = dispatcherFor(t, { concurrency: 3, perHostConcurrency: 2, batchSize: 20 });
+    try {
+      const round = dispatcher.runOnce();
+      await vi.waitFor(() => expect(receivers.reduce((n, r) => n + r.requests.length, 0)).toBe(3));
+      held.open();
+      expect(await round).toBe(12);
+    } finally {
+      await dispatcher.close();
+      await Promise.all(others.map((r) => r.close()));
+    }
+    expect(peak.total).toBe(3);
+    expect(Math.max(...peak.perReceiver.values())).toBeLessThanOrEqual(2);
+    expect(receivers.map((r) => r.requests.length)).toEqual([4, 4, 4]);
+    expect(dispatcher.metrics.snapshot()).toMatchObject({ claims: 1, handedBack: 0 });
+  });
+
+  it('keeps a short queue for a host that answers slowly and hands the rest back, while other hosts go on', async () => {
     const slow = await t.createApp({ notifyUrl: receiver.url('/slow') });
     const fast = await Receiver.start();
     const other = await t.createApp({ notifyUrl: `http://localhost:${fast.port}/fast` });
-    const held = gate();
-    receiver.respond = async () => {
-      await held.wait;
-      return { status: 200, body: 'SUCCESS' };
-    };
+    const held = holdAnswers(receiver);
     const slowTasks = await enqueueEvents(db(), t.clock, slow.id, 10);
     const fastTasks = await enqueueEvents(db(), t.clock, other.id, 3);
     const dispatcher = dispatcherFor(t, { perHostConcurrency: 2, concurrency: 20, batchSize: 20 });
@@ -375,38 +499,92 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
       const round = dispatcher.runOnce();
       await vi.waitFor(() => expect(fast.requests).toHaveLength(3));
       expect(receiver.requests).toHaveLength(2);
+      // Its first two tries take 10 s: at that pace a queue of 2 is 10 s of waiting, so the 8
+      // queued behind them (an unmeasured host gets the whole prefetch) are cut to 2.
+      t.clock.advance(10 * SECOND);
       held.open();
       expect(await round).toBe(13);
-      // 2 sent at once, 2 queued behind them, 6 handed back until the host is free again.
       expect(receiver.requests).toHaveLength(4);
+      expect(dispatcher.metrics.handedBack).toBe(6);
+      // Handed back for hostBusyDelayMs (2 s), unsent and untried.
       expect(await dispatcher.drain()).toBe(0);
-      // Each time the host is free again, 2 are sent and 2 queued; the rest wait once more.
-      t.clock.advance(2 * SECOND);
-      expect(await dispatcher.drain()).toBe(6);
-      expect(receiver.requests).toHaveLength(8);
-      t.clock.advance(2 * SECOND);
-      expect(await dispatcher.drain()).toBe(2);
+      const waiting = (await taskRows(db(), slowTasks))
+        .filter((r) => r.status === 'pending')
+        .map(({ status, attempts, locked_by }) => ({ status, attempts, locked_by }));
+      expect(waiting).toEqual(Array(6).fill({ status: 'pending', attempts: 0, locked_by: null }));
+      for (let round = 0; round < 6 && receiver.requests.length < 10; round++) {
+        t.clock.advance(2 * SECOND);
+        await dispatcher.drain();
+      }
       expect(receiver.requests).toHaveLength(10);
     } finally {
       await dispatcher.close();
       await fast.close();
     }
-    const ids = [...slowTasks, ...fastTasks].map((r) => r.taskId);
-    const rows = await db()
-      .selectFrom('notify_tasks')
-      .select(['status', 'attempts'])
-      .where('id', 'in', ids)
-      .execute();
+    const rows = await taskRows(db(), [...slowTasks, ...fastTasks]);
     expect(rows.every((r) => r.status === 'succeeded' && r.attempts === 1)).toBe(true);
+    expect(receiver.countsById().size).toBe(10);
+  });
+
+  it('hands back the queue of a host whose tries have not finished for hostBusyDelayMs, at the next poll', async () => {
+    const app = await t.createApp({ notifyUrl: receiver.url('/stalled') });
+    const held = holdAnswers(receiver);
+    await enqueueEvents(db(), t.clock, app.id, 10);
+    const dispatcher = dispatcherFor(t, { perHostConcurrency: 2, batchSize: 20, pollIntervalMs: 5 });
+    dispatcher.start();
+    try {
+      await vi.waitFor(() => expect(receiver.requests).toHaveLength(2));
+      expect(dispatcher.metrics.handedBack).toBe(0);
+      // Nothing answered yet, but the oldest queued task has waited 2 s (on the clock) for a slot.
+      t.clock.advance(2 * SECOND);
+      await vi.waitFor(() => expect(dispatcher.metrics.handedBack).toBe(6));
+      held.open();
+      await vi.waitFor(() => expect(receiver.requests).toHaveLength(4));
+    } finally {
+      await dispatcher.close();
+    }
+    expect(dispatcher.metrics.leaseTooShort).toBe(0);
+    expect(receiver.countsById().size).toBe(4);
+  });
+
+  it('does not send a queued task whose lease no longer covers a try: it is handed back unsent', async () => {
+    const app = await t.createApp({ notifyUrl: receiver.url('/late') });
+    const held = holdAnswers(receiver);
+    const [first, second] = await enqueueEvents(db(), t.clock, app.id, 2);
+    // Lease 60 s, timeout 10 s: a try may start until 15 s before the lease ends.
+    const dispatcher = dispatcherFor(t, {
+      perHostConcurrency: 1,
+      leaseMs: 60 * SECOND,
+      timeoutMs: 10 * SECOND,
+    });
+    try {
+      const round = dispatcher.runOnce();
+      await vi.waitFor(() => expect(receiver.requests).toHaveLength(1));
+      t.clock.advance(45 * SECOND + 1);
+      held.open();
+      expect(await round).toBe(2);
+      expect(receiver.requests.map((r) => r.id)).toEqual([first!.eventId]);
+      expect(dispatcher.metrics.snapshot()).toMatchObject({ leaseTooShort: 1, tries: { delivered: 1 } });
+      expect(await taskRow(db(), second!.taskId)).toMatchObject({
+        status: 'pending',
+        attempts: 0,
+        locked_by: null,
+      });
+      expect(await logRows(db(), second!.taskId)).toEqual([]);
+      // It comes back after hostBusyDelayMs with a fresh lease.
+      expect(await dispatcher.drain()).toBe(0);
+      t.clock.advance(2 * SECOND);
+      expect(await dispatcher.drain()).toBe(1);
+    } finally {
+      await dispatcher.close();
+    }
+    expect(receiver.requests.map((r) => r.id)).toEqual([first!.eventId, second!.eventId]);
+    expect(await taskRow(db(), second!.taskId)).toMatchObject({ status: 'succeeded', attempts: 1 });
   });
 
   it('stops gracefully: no new claims, unstarted tasks handed back, tries in flight finish and are written', async () => {
     const app = await t.createApp({ notifyUrl: receiver.url('/stop') });
-    const held = gate();
-    receiver.respond = async () => {
-      await held.wait;
-      return { status: 200, body: 'SUCCESS' };
-    };
+    const held = holdAnswers(receiver);
     const recorded = await enqueueEvents(db(), t.clock, app.id, 4);
     const dispatcher = dispatcherFor(t, { perHostConcurrency: 2, pollIntervalMs: 60_000 });
     dispatcher.start();

@@ -9,7 +9,11 @@ import { type RecordedEvent, recordEvent } from '../../src/events/event.reposito
 import { adminAuth, merchantAuth } from '../../src/http/auth.js';
 import { installErrorHandling } from '../../src/http/errors.js';
 import { ErrorResponse } from '../../src/http/schemas.js';
-import { type DispatcherOptions, NotifyDispatcher } from '../../src/notify/dispatcher.js';
+import {
+  type DispatcherDependencies,
+  type DispatcherOptions,
+  NotifyDispatcher,
+} from '../../src/notify/dispatcher.js';
 import { adminNotifyRoutes, notifyRoutes } from '../../src/notify/notify.routes.js';
 import type { NotifyService } from '../../src/notify/notify.service.js';
 import type { WakeupBus } from '../../src/notify/wakeup.js';
@@ -28,6 +32,13 @@ export type Reply =
   | { status: number; body?: string; headers?: Record<string, string> }
   /** Drop the connection without an answer. */
   | { destroy: true };
+
+/** The Standard Webhooks headers of a received request, as `Webhook.verify` takes them. */
+export function webhookHeaders(request: Received): Record<string, string> {
+  return Object.fromEntries(
+    ['webhook-id', 'webhook-timestamp', 'webhook-signature'].map((h) => [h, String(request.headers[h])]),
+  );
+}
 
 /** A webhook receiver on 127.0.0.1 that records every request and answers as `respond` says. */
 export class Receiver {
@@ -99,6 +110,16 @@ export function gate(): { wait: Promise<void>; open: () => void } {
   return { wait, open };
 }
 
+/** Makes the receiver hold every answer (200 SUCCESS) until the returned gate opens. */
+export function holdAnswers(receiver: Receiver): { open: () => void } {
+  const held = gate();
+  receiver.respond = async () => {
+    await held.wait;
+    return { status: 200, body: 'SUCCESS' };
+  };
+  return held;
+}
+
 /** Writes `count` events with their notify tasks in one transaction, as a state change would. */
 export async function enqueueEvents(
   db: Kysely<DB>,
@@ -130,15 +151,17 @@ export async function enqueueEvents(
 export function dispatcherFor(
   t: TestApp,
   options: DispatcherOptions = {},
-  deps: { clock?: Clock; wakeup?: WakeupBus; defaultSchedule?: () => readonly number[] } = {},
+  deps: Partial<Pick<DispatcherDependencies, 'clock' | 'webhookSecret' | 'logger'>> & {
+    wakeup?: WakeupBus;
+  } = {},
 ): NotifyDispatcher {
   return new NotifyDispatcher(
     {
       db: t.runtime.database.db,
       clock: deps.clock ?? t.clock,
-      webhookSecret: (appId) => t.runtime.services.apps.webhookSecret(appId),
+      webhookSecret: deps.webhookSecret ?? ((appId) => t.runtime.services.apps.webhookSecret(appId)),
       wakeup: deps.wakeup,
-      defaultSchedule: deps.defaultSchedule,
+      logger: deps.logger,
     },
     { allowPrivate: true, metricsLogIntervalMs: 0, ...options },
   );
@@ -146,6 +169,12 @@ export function dispatcherFor(
 
 export async function taskRow(db: Kysely<DB>, id: string) {
   return db.selectFrom('notify_tasks').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+}
+
+/** The notify_tasks rows of these tasks (as enqueueEvents returned them), in no particular order. */
+export async function taskRows(db: Kysely<DB>, recorded: readonly RecordedEvent[]) {
+  const ids = recorded.map((r) => r.taskId);
+  return db.selectFrom('notify_tasks').selectAll().where('id', 'in', ids).execute();
 }
 
 export async function logRows(db: Kysely<DB>, taskId: string) {

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { forbiddenAddressKind } from '../../src/notify/address-guard.js';
+import { Summary } from '../../src/notify/metrics.js';
 import { judgeResponse } from '../../src/notify/outcome.js';
 import {
   DEFAULT_NOTIFY_SCHEDULE,
@@ -165,5 +166,16 @@ describe('the response excerpt', () => {
     expect(Buffer.byteLength(excerpt)).toBeLessThanOrEqual(2048);
     expect(excerpt).toBe('a'.repeat(2047));
     expect(excerptOf(Buffer.from('a\u0000b'))).toBe('a\uFFFDb');
+  });
+});
+
+describe('the delivery metrics summary', () => {
+  it('reads 0 without samples, and nearest-rank quantiles of the recent window', () => {
+    const summary = new Summary(10);
+    expect(summary.snapshot()).toEqual({ count: 0, sum: 0, min: 0, max: 0, p50: 0, p90: 0, p99: 0 });
+    for (let i = 100; i >= 1; i--) summary.observe(i);
+    // All 100 counted; the quantiles come from the last 10 samples (10 … 1).
+    expect(summary.snapshot()).toEqual({ count: 100, sum: 5050, min: 1, max: 100, p50: 5, p90: 9, p99: 10 });
+    expect(summary.quantile(0.5)).toBe(5);
   });
 });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { backends } from '../helpers/backends.js';
 import { newOrder, startTestApp, type TestApp } from '../helpers/harness.js';
-import { dispatcherFor, Receiver } from './helpers.js';
+import { dispatcherFor, Receiver, webhookHeaders } from './helpers.js';
 
 describe.each(backends())('a paid order in the sandbox, end to end, on %s', (backend) => {
   let t: TestApp;
@@ -52,9 +52,7 @@ describe.each(backends())('a paid order in the sandbox, end to end, on %s', (bac
     }
     expect(receiver.requests).toHaveLength(1);
     const [request] = receiver.requests;
-    const headers = Object.fromEntries(
-      ['webhook-id', 'webhook-timestamp', 'webhook-signature'].map((h) => [h, String(request!.headers[h])]),
-    );
+    const headers = webhookHeaders(request!);
     const event = new Webhook(app.webhookSecret).verify(request!.body, headers) as Record<string, unknown>;
     const view = (await t.merchant(app.apiKey, 'GET', `/api/v1/orders/${order.id}`)).json();
     expect(event).toEqual({

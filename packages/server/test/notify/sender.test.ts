@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookSender } from '../../src/notify/sender.js';
-import { gate, Receiver } from './helpers.js';
+import { holdAnswers, Receiver } from './helpers.js';
 
 const key = Buffer.alloc(32, 3);
 const message = (url: string) => ({
@@ -43,11 +43,7 @@ describe('sending one webhook', () => {
   });
 
   it('gives up after the timeout', async () => {
-    const held = gate();
-    receiver.respond = async () => {
-      await held.wait;
-      return { status: 200 };
-    };
+    const held = holdAnswers(receiver);
     const result = await sender.send(message(receiver.url()));
     held.open();
     expect(result).toMatchObject({
@@ -68,6 +64,16 @@ describe('sending one webhook', () => {
     expect(result).toMatchObject({ httpStatus: null, refused: false });
     expect(result.error).toMatch(/^connection refused \(ECONNREFUSED/);
   });
+
+  it.each(['not a url', 'ftp://127.0.0.1/hook', ''])(
+    'reports the malformed URL %j as a failed try, not a throw',
+    async (url) => {
+      const result = await sender.send(message(url));
+      expect(result).toMatchObject({ outcome: { delivered: false }, httpStatus: null, refused: false });
+      expect(result.error).toEqual(expect.any(String));
+      expect(receiver.requests).toHaveLength(0);
+    },
+  );
 
   it('reads a long answer only up to a cap and keeps a 2 KB excerpt', async () => {
     receiver.respond = () => ({ status: 200, body: 'x'.repeat(200_000) });

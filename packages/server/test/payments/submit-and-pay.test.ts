@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHANNEL_CODES, type ChannelCode, providerOf } from '../../src/channels/channel-codes.js';
+import { CHANNEL_CODES, type ChannelCode } from '../../src/channels/channel-codes.js';
 import { backends } from '../helpers/backends.js';
 import { newOrder, startTestApp, type TestApp } from '../helpers/harness.js';
 
@@ -51,18 +51,8 @@ describe.each(backends())('submit and pay through the sandbox on %s', (backend) 
       { listen: true, clock: { now: () => new Date() } },
     );
     base = `${t.runtime.http.listeningOrigin}/__sandbox`;
-    const merchants = (
-      await t.runtime.http.inject({ method: 'POST', url: '/__sandbox/control/merchants' })
-    ).json();
     app = await t.createApp();
-    for (const code of CHANNEL_CODES) {
-      const res = await t.admin('POST', '/admin-api/channels', {
-        appId: app.id,
-        code,
-        config: merchants[providerOf(code)],
-      });
-      expect(res.statusCode, res.body).toBe(201);
-    }
+    await t.enableSandboxChannels(app.id, CHANNEL_CODES);
   });
   afterAll(() => t.close());
 

@@ -1,10 +1,10 @@
 import type { Clock } from '../../clock.js';
-import { VERSION } from '../../version.js';
 import {
   type CallbackAnswer,
   CallbackRejected,
   type CallbackRequest,
   type ChannelClient,
+  type ChannelClientDeps,
   ChannelError,
   type CreatedPayment,
   type CreatePaymentInput,
@@ -15,13 +15,31 @@ import {
   type TradeState,
   type VerifiedCallback,
 } from '../channel-client.js';
+import {
+  type Json,
+  Malformed,
+  malformedResponse,
+  notFoundRefund,
+  notFoundTrade,
+  optionalTime,
+  readAnswer,
+  readCallback,
+  str,
+  USER_AGENT,
+} from '../client-support.js';
 import type { HttpResponse, HttpTransport } from '../http-transport.js';
 import { fenToYuan, yuanToFen } from './amount.js';
 import type { AlipayConfig } from './config.js';
 import { AlipayFormatError, AlipaySignatureError } from './errors.js';
 import { type AlipayKeys, loadAlipayKeys } from './keys.js';
 import { ALIPAY_ERROR_RESPONSE_KEY, extractAlipayResponseNode, verifyAlipayResponse } from './response.js';
-import { type AlipayForm, alipayAppOrderString, signAlipayRequest, verifyAlipayNotify } from './signature.js';
+import {
+  type AlipayForm,
+  alipayAppOrderString,
+  encodeAlipayParams,
+  signAlipayRequest,
+  verifyAlipayNotify,
+} from './signature.js';
 import { formatAlipayTime, parseAlipayTime } from './time.js';
 
 /**
@@ -30,7 +48,6 @@ import { formatAlipayTime, parseAlipayTime } from './time.js';
  * signed parameter sets handed to the payer's browser or app. Times go out in Beijing time.
  */
 
-const USER_AGENT = `paycenter/${VERSION}`;
 const SUBJECT_MAX = 256;
 const REFUND_REASON_MAX = 256;
 const SUCCESS = '10000';
@@ -48,20 +65,6 @@ const TRADE_STATES: Readonly<Record<string, TradeState>> = {
   TRADE_CLOSED: 'closed',
 };
 
-type Json = Record<string, unknown>;
-
-const str = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
-
-/** An authentic answer or notify that does not have the shape the protocol promises. */
-class Malformed extends Error {
-  constructor(
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /** Cut to `max` characters (code points, never half a surrogate pair). */
 function cut(text: string, max: number): string {
   return Array.from(text).slice(0, max).join('');
@@ -78,14 +81,7 @@ function amountOf(value: unknown, field: string): number | null {
 }
 
 function timeOf(value: unknown, field: string): Date | null {
-  if (value === undefined || value === null || value === '') return null;
-  if (typeof value !== 'string') throw new Malformed('invalid_time', `${field} is not a string`);
-  try {
-    return parseAlipayTime(value);
-  } catch (error) {
-    if (error instanceof AlipayFormatError) throw new Malformed(error.reason, `${field}: ${error.message}`);
-    throw error;
-  }
+  return optionalTime(value, field, parseAlipayTime, AlipayFormatError);
 }
 
 function tradeState(status: string | null): TradeState {
@@ -99,6 +95,30 @@ function tradeState(status: string | null): TradeState {
   return state;
 }
 
+/**
+ * A trade node (trade.query or trade.pay answer, or a notify) → our snapshot. The payer is
+ * `buyer_user_id` in answers, `buyer_id` in notifies, `buyer_open_id` for newer apps; the payment
+ * time is `paidAtField` (`send_pay_date` in a query answer, `gmt_payment` elsewhere).
+ */
+function tradeOf(
+  node: Json,
+  outTradeNo: string,
+  state: TradeState,
+  providerState: string,
+  paidAtField: 'send_pay_date' | 'gmt_payment',
+): TradeSnapshot {
+  return {
+    outTradeNo: str(node.out_trade_no) ?? outTradeNo,
+    state,
+    amount: amountOf(node.total_amount, 'total_amount'),
+    channelTradeNo: str(node.trade_no),
+    payerId: str(node.buyer_user_id) ?? str(node.buyer_id) ?? str(node.buyer_open_id),
+    paidAt: state === 'paid' ? timeOf(node[paidAtField], paidAtField) : null,
+    providerState,
+    raw: node,
+  };
+}
+
 /** A gateway answer that is not a success: `sub_code`/`sub_msg` when given, else `code`/`msg`. */
 function rejected(node: Json): ChannelError {
   const code = str(node.code) ?? 'UNKNOWN';
@@ -108,12 +128,6 @@ function rejected(node: Json): ChannelError {
     str(node.sub_code) ?? code,
     str(node.sub_msg) ?? str(node.msg) ?? `Alipay answered ${code}`,
   );
-}
-
-function invalid(message: string, cause?: unknown): ChannelError {
-  return new ChannelError('alipay', 'invalid_response', 'MALFORMED_RESPONSE', message, {
-    ...(cause === undefined ? {} : { cause }),
-  });
 }
 
 /** A form body decoded once; a field given twice stays an array (the verifier refuses it). */
@@ -129,11 +143,6 @@ function parseForm(body: string): Record<string, string | string[]> {
 
 const isTradeNotExist = (node: Json) => node.code === BUSINESS_FAILED && node.sub_code === TRADE_NOT_EXIST;
 
-export interface AlipayClientDeps {
-  transport: HttpTransport;
-  clock: Clock;
-}
-
 export class AlipayClient implements ChannelClient {
   readonly provider = 'alipay' as const;
   readonly #config: AlipayConfig;
@@ -141,7 +150,7 @@ export class AlipayClient implements ChannelClient {
   readonly #transport: HttpTransport;
   readonly #clock: Clock;
 
-  constructor(config: AlipayConfig, deps: AlipayClientDeps) {
+  constructor(config: AlipayConfig, deps: ChannelClientDeps) {
     this.#config = config;
     this.#keys = loadAlipayKeys(config);
     this.#transport = deps.transport;
@@ -160,7 +169,8 @@ export class AlipayClient implements ChannelClient {
         const node = await this.#call('alipay.trade.precreate', common, input.notifyUrl);
         if (node.code !== SUCCESS) throw rejected(node);
         const qrCode = str(node.qr_code);
-        if (qrCode === null) throw invalid('alipay.trade.precreate answered without qr_code');
+        if (qrCode === null)
+          throw malformedResponse('alipay', 'alipay.trade.precreate answered without qr_code');
         return { display: { mode: 'qr_code', content: qrCode } };
       }
       case 'alipay_pc':
@@ -205,28 +215,17 @@ export class AlipayClient implements ChannelClient {
           { ...common, scene: 'bar_code', auth_code: authCode, product_code: 'FACE_TO_FACE_PAYMENT' },
           input.notifyUrl,
         );
-        const none = { mode: 'none', content: '' } as const;
-        if (node.code === SUCCESS) {
-          return { display: none, trade: this.#read(() => this.#paidTrade(node, input.outTradeNo)) };
-        }
-        if (node.code === WAITING_FOR_PAYER || node.code === UNKNOWN_OUTCOME) {
-          // Waiting for the payer (10003) or an unknown outcome (20000): either way the caller asks
-          // alipay.trade.query until the trade is paid or closed.
-          return {
-            display: none,
-            trade: {
-              outTradeNo: input.outTradeNo,
-              state: 'waiting',
-              amount: this.#read(() => amountOf(node.total_amount, 'total_amount')),
-              channelTradeNo: str(node.trade_no),
-              payerId: str(node.buyer_user_id) ?? str(node.buyer_open_id),
-              paidAt: null,
-              providerState:
-                node.code === WAITING_FOR_PAYER ? 'WAIT_BUYER_PAY' : (str(node.sub_code) ?? 'UNKNOWN'),
-              raw: node,
-            },
-          };
-        }
+        const trade = (state: TradeState, providerState: string) => ({
+          display: { mode: 'none', content: '' } as const,
+          trade: readAnswer('alipay', () =>
+            tradeOf(node, input.outTradeNo, state, providerState, 'gmt_payment'),
+          ),
+        });
+        if (node.code === SUCCESS) return trade('paid', 'TRADE_SUCCESS');
+        // Waiting for the payer (10003) or an unknown outcome (20000): either way the caller asks
+        // alipay.trade.query until the trade is paid or closed.
+        if (node.code === WAITING_FOR_PAYER) return trade('waiting', 'WAIT_BUYER_PAY');
+        if (node.code === UNKNOWN_OUTCOME) return trade('waiting', str(node.sub_code) ?? 'UNKNOWN');
         throw rejected(node);
       }
       default:
@@ -236,32 +235,11 @@ export class AlipayClient implements ChannelClient {
 
   async queryPayment(outTradeNo: string): Promise<TradeSnapshot> {
     const node = await this.#call('alipay.trade.query', { out_trade_no: outTradeNo });
-    if (isTradeNotExist(node)) {
-      return {
-        outTradeNo,
-        state: 'not_found',
-        amount: null,
-        channelTradeNo: null,
-        payerId: null,
-        paidAt: null,
-        providerState: TRADE_NOT_EXIST,
-        raw: node,
-      };
-    }
+    if (isTradeNotExist(node)) return notFoundTrade(outTradeNo, TRADE_NOT_EXIST, node);
     if (node.code !== SUCCESS) throw rejected(node);
-    return this.#read(() => {
+    return readAnswer('alipay', () => {
       const providerState = str(node.trade_status);
-      const state = tradeState(providerState);
-      return {
-        outTradeNo: str(node.out_trade_no) ?? outTradeNo,
-        state,
-        amount: amountOf(node.total_amount, 'total_amount'),
-        channelTradeNo: str(node.trade_no),
-        payerId: str(node.buyer_user_id) ?? str(node.buyer_open_id),
-        paidAt: state === 'paid' ? timeOf(node.send_pay_date, 'send_pay_date') : null,
-        providerState: providerState as string,
-        raw: node,
-      };
+      return tradeOf(node, outTradeNo, tradeState(providerState), providerState as string, 'send_pay_date');
     });
   }
 
@@ -283,7 +261,7 @@ export class AlipayClient implements ChannelClient {
     if (node.code !== SUCCESS) throw rejected(node);
     // fund_change N: this call moved no money (e.g. a repeat of a refund already made); ask.
     if (node.fund_change !== 'Y') return this.queryRefund(input.outRefundNo, input.outTradeNo);
-    return this.#read(() => ({
+    return readAnswer('alipay', () => ({
       outRefundNo: input.outRefundNo,
       state: 'succeeded',
       amount: input.amount,
@@ -304,19 +282,10 @@ export class AlipayClient implements ChannelClient {
     const status = node.code === SUCCESS ? str(node.refund_status) : null;
     // Alipay answers 10000 without refund fields for a refund it does not know (research §B.5).
     if ((node.code === SUCCESS && status === null) || isTradeNotExist(node)) {
-      return {
-        outRefundNo,
-        state: 'not_found',
-        amount: null,
-        channelRefundNo: null,
-        finishedAt: null,
-        failureReason: null,
-        providerState: str(node.sub_code) ?? 'REFUND_NOT_FOUND',
-        raw: node,
-      };
+      return notFoundRefund(outRefundNo, str(node.sub_code) ?? 'REFUND_NOT_FOUND', node);
     }
     if (node.code !== SUCCESS) throw rejected(node);
-    return this.#read(() => {
+    return readAnswer('alipay', () => {
       const succeeded = status === 'REFUND_SUCCESS';
       return {
         outRefundNo: str(node.out_request_no) ?? outRefundNo,
@@ -350,7 +319,7 @@ export class AlipayClient implements ChannelClient {
     }
     const outTradeNo = str(fields.out_trade_no);
     if (outTradeNo === null) throw new CallbackRejected('malformed_notify', 'the notify has no out_trade_no');
-    try {
+    return readCallback((): VerifiedCallback => {
       if (fields.refund_fee !== undefined || fields.out_biz_no !== undefined) {
         const outRefundNo = str(fields.out_biz_no);
         if (outRefundNo === null)
@@ -375,21 +344,9 @@ export class AlipayClient implements ChannelClient {
       const state = tradeState(providerState);
       return {
         kind: 'payment',
-        trade: {
-          outTradeNo,
-          state,
-          amount: amountOf(fields.total_amount, 'total_amount'),
-          channelTradeNo: str(fields.trade_no),
-          payerId: str(fields.buyer_id) ?? str(fields.buyer_open_id),
-          paidAt: state === 'paid' ? timeOf(fields.gmt_payment, 'gmt_payment') : null,
-          providerState: providerState as string,
-          raw: fields,
-        },
+        trade: tradeOf(fields, outTradeNo, state, providerState as string, 'gmt_payment'),
       };
-    } catch (error) {
-      if (error instanceof Malformed) throw new CallbackRejected(error.reason, error.message);
-      throw error;
-    }
+    });
   }
 
   callbackAnswer(accepted: boolean): CallbackAnswer {
@@ -397,28 +354,6 @@ export class AlipayClient implements ChannelClient {
   }
 
   // ------------------------------------------------------------------------------------------ wire
-
-  #paidTrade(node: Json, outTradeNo: string): TradeSnapshot {
-    return {
-      outTradeNo: str(node.out_trade_no) ?? outTradeNo,
-      state: 'paid',
-      amount: amountOf(node.total_amount, 'total_amount'),
-      channelTradeNo: str(node.trade_no),
-      payerId: str(node.buyer_user_id) ?? str(node.buyer_open_id),
-      paidAt: timeOf(node.gmt_payment, 'gmt_payment'),
-      providerState: 'TRADE_SUCCESS',
-      raw: node,
-    };
-  }
-
-  #read<T>(read: () => T): T {
-    try {
-      return read();
-    } catch (error) {
-      if (error instanceof Malformed) throw invalid(error.message);
-      throw error;
-    }
-  }
 
   /**
    * One gateway call: the signed parameters posted as a form. Returns the verified response node,
@@ -446,7 +381,7 @@ export class AlipayClient implements ChannelClient {
           Accept: 'application/json',
           'User-Agent': USER_AGENT,
         },
-        body: encodeForm(params),
+        body: encodeAlipayParams(params),
       });
     } catch (error) {
       throw channelUnreachable('alipay', error);
@@ -492,12 +427,5 @@ function unsignedNode(body: string, method: string): Json | undefined {
 
 /** A GET URL of the gateway carrying signed parameters (page and wap payments open it in the browser). */
 function pageUrl(gateway: string, params: Readonly<Record<string, string>>): string {
-  return `${gateway}${gateway.includes('?') ? '&' : '?'}${encodeForm(params)}`;
-}
-
-/** `key=value&…`, each part percent-encoded once (RFC 3986): a form body or a query string. */
-function encodeForm(params: Readonly<Record<string, string>>): string {
-  return Object.entries(params)
-    .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`)
-    .join('&');
+  return `${gateway}${gateway.includes('?') ? '&' : '?'}${encodeAlipayParams(params)}`;
 }

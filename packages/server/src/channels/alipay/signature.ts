@@ -119,14 +119,19 @@ export function signAlipayRequest(input: AlipayRequestInput, privateKey: KeyObje
 }
 
 /**
- * The order string an app hands to Alipay's mobile SDK (`alipay.trade.app.pay`, our `alipay_app`):
- * the signed parameters as `key=value&…`, each value percent-encoded once (RFC 3986, `encodeURIComponent`).
+ * Parameters as `key=value&…` in key order, each part percent-encoded once (RFC 3986,
+ * `encodeURIComponent`): a gateway form body, a page-pay query string, an app order string.
  */
+export function encodeAlipayParams(params: Readonly<Record<string, string>>): string {
+  return sortedKeys(params)
+    .map((key) => `${encodeURIComponent(key)}=${encodeURIComponent(params[key] as string)}`)
+    .join('&');
+}
+
+/** The order string an app hands to Alipay's mobile SDK (`alipay.trade.app.pay`, our `alipay_app`). */
 export function alipayAppOrderString(signedParams: Readonly<Record<string, string>>): string {
   if (!signedParams.sign) throw new TypeError('the order string needs signed parameters');
-  return sortedKeys(signedParams)
-    .map((key) => `${encodeURIComponent(key)}=${encodeURIComponent(signedParams[key] as string)}`)
-    .join('&');
+  return encodeAlipayParams(signedParams);
 }
 
 /** A form as a framework hands it over (`@fastify/formbody`: a repeated field becomes an array). */

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { isObject } from '../client-support.js';
 import { decryptWechatPayResource, type WechatPayEncryptedResource } from './aead.js';
 import { WechatPayFormatError } from './errors.js';
 import {
@@ -17,9 +18,6 @@ export interface WechatPayCallbackEnvelope {
   summary?: string;
   resource: WechatPayEncryptedResource;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function parseJson(text: string, what: string): unknown {
   try {

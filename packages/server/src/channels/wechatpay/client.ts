@@ -1,10 +1,10 @@
 import type { Clock } from '../../clock.js';
-import { VERSION } from '../../version.js';
 import {
   type CallbackAnswer,
   CallbackRejected,
   type CallbackRequest,
   type ChannelClient,
+  type ChannelClientDeps,
   ChannelError,
   type CreatedPayment,
   type CreatePaymentInput,
@@ -16,6 +16,19 @@ import {
   type TradeState,
   type VerifiedCallback,
 } from '../channel-client.js';
+import {
+  isObject,
+  type Json,
+  Malformed,
+  malformedResponse,
+  notFoundRefund,
+  notFoundTrade,
+  optionalTime,
+  readAnswer,
+  readCallback,
+  str,
+  USER_AGENT,
+} from '../client-support.js';
 import type { HttpResponse, HttpTransport } from '../http-transport.js';
 import { openWechatPayCallback } from './callback.js';
 import type { WechatPayConfig } from './config.js';
@@ -32,7 +45,6 @@ import { formatWechatPayTime, parseWechatPayTime } from './time.js';
  * public key before anything in it is believed.
  */
 
-const USER_AGENT = `paycenter/${VERSION}`;
 /** WeChat's limits, in characters: `description` string(127), refund `reason` string(80). */
 const DESCRIPTION_MAX = 127;
 const REASON_MAX = 80;
@@ -61,23 +73,6 @@ const REFUND_FAILURES: Readonly<Record<string, string>> = {
   CLOSED: 'the refund was closed by WeChat Pay',
 };
 
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-const str = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
-
-/** A provider answer that is authentic but not what the protocol promises. */
-class Malformed extends Error {
-  constructor(
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * Text WeChat accepts: characters outside the Basic Multilingual Plane (emoji) are 4 bytes in UTF-8,
  * which WeChat Pay refuses (research §A.1), so they are dropped; then the text is cut to `max`
@@ -99,19 +94,20 @@ function hasSignatureHeaders(headers: Readonly<Record<string, string>>): boolean
 }
 
 function parseTime(value: unknown, field: string): Date | null {
-  if (value === undefined || value === null || value === '') return null;
-  if (typeof value !== 'string') throw new Malformed('invalid_time', `${field} is not a string`);
-  try {
-    return parseWechatPayTime(value);
-  } catch (error) {
-    if (error instanceof WechatPayFormatError)
-      throw new Malformed('invalid_time', `${field}: ${error.message}`);
-    throw error;
-  }
+  return optionalTime(value, field, parseWechatPayTime, WechatPayFormatError);
 }
 
-function fen(value: unknown): number | null {
-  return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : null;
+/** An amount in fen (`amount.total`, `amount.refund`): absent → null; anything but a whole, non-negative number is malformed. */
+function fen(amount: unknown, field: 'total' | 'refund'): number | null {
+  if (amount === undefined || amount === null) return null;
+  if (!isObject(amount)) throw new Malformed('invalid_amount', 'amount is not an object');
+  const value = amount[field];
+  if (value === undefined || value === null) return null;
+  if (Number.isSafeInteger(value) && (value as number) >= 0) return value as number;
+  throw new Malformed(
+    'invalid_amount',
+    `amount.${field} is not a whole number of fen: ${JSON.stringify(value).slice(0, 32)}`,
+  );
 }
 
 /** A transaction object (query answer or decrypted payment callback) → our snapshot. */
@@ -122,7 +118,7 @@ function tradeSnapshot(t: Json, outTradeNo: string): TradeSnapshot {
   if (state === undefined) {
     throw new Malformed('unknown_state', `unknown trade_state ${JSON.stringify(providerState.slice(0, 32))}`);
   }
-  const amount = isObject(t.amount) ? fen(t.amount.total) : null;
+  const amount = fen(t.amount, 'total');
   return {
     outTradeNo: str(t.out_trade_no) ?? outTradeNo,
     state,
@@ -135,14 +131,13 @@ function tradeSnapshot(t: Json, outTradeNo: string): TradeSnapshot {
   };
 }
 
-/** A refund object (refund answer, refund query, or decrypted refund callback) → our snapshot. */
-function refundSnapshot(
-  r: Json,
-  outRefundNo: string,
-  statusField: 'status' | 'refund_status',
-): RefundSnapshot {
-  const providerState = str(r[statusField]) ?? str(r.status) ?? str(r.refund_status);
-  if (providerState === null) throw new Malformed('malformed_resource', `the refund has no ${statusField}`);
+/**
+ * A refund object (refund answer, refund query, or decrypted refund callback) → our snapshot. The
+ * status is `status` in answers, `refund_status` in callbacks.
+ */
+function refundSnapshot(r: Json, outRefundNo: string): RefundSnapshot {
+  const providerState = str(r.status) ?? str(r.refund_status);
+  if (providerState === null) throw new Malformed('malformed_resource', 'the refund has no status');
   const state = REFUND_STATES[providerState];
   if (state === undefined) {
     throw new Malformed(
@@ -153,25 +148,12 @@ function refundSnapshot(
   return {
     outRefundNo: str(r.out_refund_no) ?? outRefundNo,
     state,
-    amount: isObject(r.amount) ? fen(r.amount.refund) : null,
+    amount: fen(r.amount, 'refund'),
     channelRefundNo: str(r.refund_id),
     finishedAt: state === 'succeeded' ? parseTime(r.success_time, 'success_time') : null,
     failureReason: state === 'failed' ? (REFUND_FAILURES[providerState] ?? providerState) : null,
     providerState,
     raw: r,
-  };
-}
-
-function notFoundTrade(outTradeNo: string, providerState: string, raw: Json): TradeSnapshot {
-  return {
-    outTradeNo,
-    state: 'not_found',
-    amount: null,
-    channelTradeNo: null,
-    payerId: null,
-    paidAt: null,
-    providerState,
-    raw,
   };
 }
 
@@ -184,11 +166,6 @@ interface Answer {
   code: string | undefined;
 }
 
-export interface WechatPayClientDeps {
-  transport: HttpTransport;
-  clock: Clock;
-}
-
 export class WechatPayClient implements ChannelClient {
   readonly provider = 'wechatpay' as const;
   readonly #config: WechatPayConfig;
@@ -196,7 +173,7 @@ export class WechatPayClient implements ChannelClient {
   readonly #transport: HttpTransport;
   readonly #clock: Clock;
 
-  constructor(config: WechatPayConfig, deps: WechatPayClientDeps) {
+  constructor(config: WechatPayConfig, deps: ChannelClientDeps) {
     this.#config = config;
     this.#keys = loadWechatPayKeys(config);
     this.#transport = deps.transport;
@@ -269,7 +246,7 @@ export class WechatPayClient implements ChannelClient {
       if (answer.code === 'ORDER_NOT_EXIST') return notFoundTrade(outTradeNo, answer.code, answer.body);
       throw this.#rejected(answer);
     }
-    return this.#read(() => tradeSnapshot(answer.body, outTradeNo));
+    return readAnswer('wechatpay', () => tradeSnapshot(answer.body, outTradeNo));
   }
 
   async closePayment(outTradeNo: string): Promise<void> {
@@ -294,27 +271,18 @@ export class WechatPayClient implements ChannelClient {
       amount: { refund: input.amount, total: input.total, currency: 'CNY' },
     });
     if (!answer.ok) throw this.#rejected(answer);
-    return this.#read(() => refundSnapshot(answer.body, input.outRefundNo, 'status'));
+    return readAnswer('wechatpay', () => refundSnapshot(answer.body, input.outRefundNo));
   }
 
   async queryRefund(outRefundNo: string, _outTradeNo: string): Promise<RefundSnapshot> {
     const answer = await this.#send('GET', `/v3/refund/domestic/refunds/${encodeURIComponent(outRefundNo)}`);
     if (!answer.ok) {
       if (answer.code === 'RESOURCE_NOT_EXISTS' || answer.code === 'ORDER_NOT_EXIST') {
-        return {
-          outRefundNo,
-          state: 'not_found',
-          amount: null,
-          channelRefundNo: null,
-          finishedAt: null,
-          failureReason: null,
-          providerState: answer.code,
-          raw: answer.body,
-        };
+        return notFoundRefund(outRefundNo, answer.code, answer.body);
       }
       throw this.#rejected(answer);
     }
-    return this.#read(() => refundSnapshot(answer.body, outRefundNo, 'status'));
+    return readAnswer('wechatpay', () => refundSnapshot(answer.body, outRefundNo));
   }
 
   verifyCallback(request: CallbackRequest): VerifiedCallback {
@@ -340,7 +308,7 @@ export class WechatPayClient implements ChannelClient {
     if (mchid !== this.#config.mchId) {
       throw new CallbackRejected('merchant_mismatch', `the callback is for mchid ${mchid ?? '(none)'}`);
     }
-    try {
+    return readCallback((): VerifiedCallback => {
       if (eventType === 'TRANSACTION.SUCCESS' && (originalType ?? 'transaction') === 'transaction') {
         const appid = str(resource.appid);
         if (appid !== this.#config.appId) {
@@ -357,16 +325,13 @@ export class WechatPayClient implements ChannelClient {
         if (outRefundNo === null || outTradeNo === null) {
           throw new Malformed('malformed_resource', 'the refund has no out_refund_no or out_trade_no');
         }
-        return { kind: 'refund', refund: refundSnapshot(resource, outRefundNo, 'refund_status'), outTradeNo };
+        return { kind: 'refund', refund: refundSnapshot(resource, outRefundNo), outTradeNo };
       }
-    } catch (error) {
-      if (error instanceof Malformed) throw new CallbackRejected(error.reason, error.message);
-      throw error;
-    }
-    throw new CallbackRejected(
-      'unsupported_event',
-      `event_type ${JSON.stringify(eventType.slice(0, 32))} (${String(originalType).slice(0, 32)}) is not handled`,
-    );
+      throw new CallbackRejected(
+        'unsupported_event',
+        `event_type ${JSON.stringify(eventType.slice(0, 32))} (${String(originalType).slice(0, 32)}) is not handled`,
+      );
+    });
   }
 
   callbackAnswer(accepted: boolean): CallbackAnswer {
@@ -386,27 +351,8 @@ export class WechatPayClient implements ChannelClient {
   /** A string field a successful answer must hold. */
   #field(body: Json, name: string): string {
     const value = str(body[name]);
-    if (value === null) {
-      throw new ChannelError(
-        'wechatpay',
-        'invalid_response',
-        'MALFORMED_RESPONSE',
-        `the answer has no ${name}`,
-      );
-    }
+    if (value === null) throw malformedResponse('wechatpay', `the answer has no ${name}`);
     return value;
-  }
-
-  /** Reads an authentic 2xx answer; a shape the protocol does not allow is an invalid response. */
-  #read<T>(read: () => T): T {
-    try {
-      return read();
-    } catch (error) {
-      if (error instanceof Malformed) {
-        throw new ChannelError('wechatpay', 'invalid_response', 'MALFORMED_RESPONSE', error.message);
-      }
-      throw error;
-    }
   }
 
   /**
@@ -472,15 +418,9 @@ export class WechatPayClient implements ChannelClient {
     }
     if (!isObject(parsed)) {
       if (ok) {
-        throw new ChannelError(
-          'wechatpay',
-          'invalid_response',
-          'MALFORMED_RESPONSE',
-          'the answer is not a JSON object',
-          {
-            httpStatus: response.status,
-          },
-        );
+        throw malformedResponse('wechatpay', 'the answer is not a JSON object', {
+          httpStatus: response.status,
+        });
       }
       return { ok, status: response.status, body: {}, code: undefined };
     }

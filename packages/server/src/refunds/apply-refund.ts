@@ -1,0 +1,124 @@
+import type { Kysely } from 'kysely';
+import type { RefundSnapshot } from '../channels/channel-client.js';
+import type { Clock } from '../clock.js';
+import type { DB } from '../db/schema.js';
+import { recordEvent } from '../events/event.repository.js';
+import * as orderRepo from '../orders/order.repository.js';
+import { announceOrderChange } from '../realtime/order-changes.js';
+import * as repo from './refund.repository.js';
+import { toRefundView } from './refund.view.js';
+
+/** Where a refund outcome came from; logged, never changes how it is applied. */
+export type RefundOutcomeSource = 'callback' | 'refund_answer' | 'query';
+
+export type RefundApplyResult =
+  | { result: 'applied'; change: 'succeeded' | 'failed'; taskIds: string[] }
+  /** Still processing, or we already knew. */
+  | { result: 'unchanged' }
+  /** The report contradicts what we asked the channel for: never applied. */
+  | {
+      result: 'rejected';
+      reason: 'unknown_refund' | 'channel_mismatch' | 'trade_mismatch' | 'amount_mismatch';
+    };
+
+/**
+ * The one place a channel's word about a refund changes our books: the refund call's own answer,
+ * WeChat's refund callback and the refund query all come through here, so their order cannot
+ * matter. `waiting → succeeded` adds the amount to the order (a merchant refund; a duplicate-payment
+ * refund returns money the order never counted) and emits `refund.succeeded`; `waiting → failed`
+ * emits `refund.failed` with the channel's reason; `failed → succeeded` when the provider finishes a
+ * refund it had reported abnormal. Order row first, then the refund, as everywhere.
+ */
+export async function applyRefund(
+  db: Kysely<DB>,
+  clock: Clock,
+  input: {
+    /** The channel the report came through (callbacks); null when we asked it ourselves. */
+    channelId: string | null;
+    /** The payment the report names, when it names one (callbacks). */
+    outTradeNo: string | null;
+    refund: RefundSnapshot;
+    source: RefundOutcomeSource;
+  },
+): Promise<RefundApplyResult> {
+  const { refund: report } = input;
+  const found = await repo.findRefundByNo(db, report.outRefundNo);
+  if (!found) return { result: 'rejected', reason: 'unknown_refund' };
+  const attempt = await db
+    .selectFrom('attempts')
+    .select(['channel_id', 'channel_code', 'no'])
+    .where('id', '=', found.attempt_id)
+    .executeTakeFirstOrThrow();
+  if (input.channelId !== null && attempt.channel_id !== input.channelId) {
+    return { result: 'rejected', reason: 'channel_mismatch' };
+  }
+  if (input.outTradeNo !== null && attempt.no !== input.outTradeNo) {
+    return { result: 'rejected', reason: 'trade_mismatch' };
+  }
+  if (report.state === 'processing' || report.state === 'not_found') return { result: 'unchanged' };
+  if (report.state === 'succeeded' && report.amount !== null && report.amount !== Number(found.amount)) {
+    return { result: 'rejected', reason: 'amount_mismatch' };
+  }
+  const now = clock.now();
+
+  const outcome = await db.transaction().execute(async (trx): Promise<RefundApplyResult> => {
+    const order = await orderRepo.findOrderByIdForUpdate(trx, found.order_id);
+    const refund = await repo.findRefundForUpdate(trx, found.id);
+    if (!order || !refund) throw new Error(`refund ${found.id} or its order vanished`);
+    // Final, except that a refund WeChat reported ABNORMAL (failed here) succeeds once the merchant
+    // reroutes it in the merchant console: the money left, so that report is applied.
+    if (refund.status === 'succeeded') return { result: 'unchanged' };
+    if (refund.status === 'failed' && report.state !== 'succeeded') return { result: 'unchanged' };
+    const channel = { channelId: attempt.channel_id, channelCode: attempt.channel_code };
+
+    if (report.state === 'failed') {
+      const failed = await repo.markRefundFailed(trx, refund.id, {
+        reason: failureText(report),
+        now,
+      });
+      if (!failed) throw new Error(`refund ${refund.id} changed while locked`);
+      const { taskId } = await recordEvent(trx, {
+        appId: failed.app_id,
+        type: 'refund.failed',
+        orderId: failed.order_id,
+        refundId: failed.id,
+        data: { ...toRefundView(failed) },
+        notifyUrl: order.notify_url,
+        channel,
+        now,
+      });
+      return { result: 'applied', change: 'failed', taskIds: [taskId] };
+    }
+
+    const succeeded = await repo.markRefundSucceeded(trx, refund.id, refund.status, {
+      channelRefundNo: report.channelRefundNo,
+      succeededAt: report.finishedAt ?? now,
+      now,
+    });
+    if (!succeeded) throw new Error(`refund ${refund.id} changed while locked`);
+    if (succeeded.kind === 'merchant') {
+      const counted = await orderRepo.addRefundedAmount(trx, order.id, Number(succeeded.amount), now);
+      if (!counted) throw new Error(`order ${order.id} is ${order.status}; refund ${refund.id} cannot count`);
+    }
+    const { taskId } = await recordEvent(trx, {
+      appId: succeeded.app_id,
+      type: 'refund.succeeded',
+      orderId: succeeded.order_id,
+      refundId: succeeded.id,
+      data: { ...toRefundView(succeeded) },
+      notifyUrl: order.notify_url,
+      channel,
+      now,
+    });
+    return { result: 'applied', change: 'succeeded', taskIds: [taskId] };
+  });
+  if (outcome.result === 'applied') announceOrderChange(db, found.order_id);
+  return outcome;
+}
+
+/** The provider's code first (what support searches for), then its explanation. */
+function failureText(report: RefundSnapshot): string {
+  const { providerState, failureReason } = report;
+  if (failureReason === null || failureReason === providerState) return providerState;
+  return failureReason.startsWith(providerState) ? failureReason : `${providerState}: ${failureReason}`;
+}
