@@ -2,12 +2,14 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 import * as initial from './migrations/0001_initial.js';
 import * as notifyLease from './migrations/0002_notify_lease.js';
 import * as lifecycle from './migrations/0003_lifecycle.js';
+import * as payerCheck from './migrations/0004_payer_check.js';
 
 /** Migrations ship inside the build, in order; names sort as they apply. */
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_notify_lease': notifyLease,
   '0003_lifecycle': lifecycle,
+  '0004_payer_check': payerCheck,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -79,6 +79,7 @@ export interface OrdersTable {
   metadata: Json<Record<string, string>>;
   user_ip: string | null;
   expiry_lease_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  payer_checked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

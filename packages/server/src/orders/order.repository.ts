@@ -207,3 +207,32 @@ export async function claimExpiredOrders(
     .returningAll()
     .execute();
 }
+
+/**
+ * Takes the order's "I have paid" turn: sets `payer_checked_at` to `now` only if the last check is at
+ * least `intervalMs` old (or there was none). One guarded statement, so every instance shares the
+ * throttle. Returns null when the turn was taken, else when the last check was (a concurrent winner's
+ * time when two race).
+ */
+export async function takePayerCheckTurn(
+  db: Executor,
+  id: string,
+  now: Date,
+  intervalMs: number,
+): Promise<Date | null> {
+  const due = new Date(now.getTime() - intervalMs);
+  const taken = await db
+    .updateTable('orders')
+    .set({ payer_checked_at: now })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('payer_checked_at', 'is', null), eb('payer_checked_at', '<=', due)]))
+    .returning('id')
+    .executeTakeFirst();
+  if (taken) return null;
+  const row = await db
+    .selectFrom('orders')
+    .select('payer_checked_at')
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row?.payer_checked_at ?? now;
+}

@@ -10,7 +10,7 @@ import type { Clock } from '../clock.js';
 import { constantTimeEqual } from '../crypto/tokens.js';
 import type { DB, OrderRow, OrderStatus } from '../db/schema.js';
 import { AppError, notFound } from '../errors.js';
-import { findOrderById } from '../orders/order.repository.js';
+import { findOrderById, takePayerCheckTurn } from '../orders/order.repository.js';
 import { isRowId } from '../validation.js';
 import { qrSvg } from './qr.js';
 import { signedReturnUrl } from './return-url.js';
@@ -109,11 +109,10 @@ export interface SandboxWallet {
   walletUrl(outTradeNo: string): string | undefined;
 }
 
-/** "I have paid" asks the channel at most once per this many ms per order (per instance). */
+/** "I have paid" asks the channels at most once per this many ms per order. */
 export const SYNC_INTERVAL_MS = 5000;
 /** The paying browser may start at most this many attempts per order. */
 export const MAX_PUBLIC_ATTEMPTS = 20;
-const SYNC_MEMORY = 10_000;
 
 /**
  * The paying browser's side of an order, authorised by the order's client token alone: its status,
@@ -121,7 +120,6 @@ const SYNC_MEMORY = 10_000;
  * like an unknown order (404), so a token cannot be probed.
  */
 export class PublicOrderService {
-  readonly #lastSync = new Map<string, number>();
   /** App reads in flight, shared by every view that needs the same one meanwhile. */
   readonly #reading = new Map<string, Promise<unknown>>();
 
@@ -262,24 +260,23 @@ export class PublicOrderService {
 
   /**
    * "I have paid": asks the channels about the order's waiting attempts and applies their answers.
-   * At most once per `SYNC_INTERVAL_MS` per order on this instance (the throttle is in memory: with N
-   * instances an order is asked about at most N times per interval, which the channels' own rate
-   * limits easily absorb); a press inside the interval answers 429 with Retry-After.
+   * At most once per `SYNC_INTERVAL_MS` per order across every instance (the turn is a guarded update
+   * of the order row); a press inside the interval answers 429 with Retry-After.
    */
   async sync(orderId: string, token: string | undefined): Promise<PublicSyncResult> {
     const row = await this.authorize(orderId, token);
-    const now = this.deps.clock.now().getTime();
+    const now = this.deps.clock.now();
     const interval = this.deps.syncIntervalMs ?? SYNC_INTERVAL_MS;
-    const last = this.#lastSync.get(row.id);
-    if (last !== undefined && now - last < interval) {
-      const retryAfterMs = interval - (now - last);
+    const lastCheck = await takePayerCheckTurn(this.deps.db, row.id, now, interval);
+    if (lastCheck !== null) {
+      // Another instance's clock may run ahead of ours: never ask for more than one interval.
+      const retryAfterMs = Math.min(interval, Math.max(1, interval - (now.getTime() - lastCheck.getTime())));
       throw new AppError(
         'rate_limited',
         `this order was checked less than ${Math.round(interval / 1000)} s ago; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
         { details: { retryAfterMs } },
       );
     }
-    this.#remember(row.id, now);
     let sync = { queried: 0, applied: 0, failed: 0 };
     if (row.status === 'waiting' || row.status === 'closed') {
       const result = await this.deps.submissions.sync(row.app_id, row.id);
@@ -303,15 +300,6 @@ export class PublicOrderService {
     const started = load().finally(() => this.#reading.delete(key));
     this.#reading.set(key, started);
     return started;
-  }
-
-  #remember(orderId: string, at: number): void {
-    this.#lastSync.delete(orderId);
-    if (this.#lastSync.size >= SYNC_MEMORY) {
-      const oldest = this.#lastSync.keys().next().value;
-      if (oldest !== undefined) this.#lastSync.delete(oldest);
-    }
-    this.#lastSync.set(orderId, at);
   }
 }
 

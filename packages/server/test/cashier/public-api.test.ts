@@ -1,5 +1,7 @@
 import { verifyReturn } from 'paycenter-sandbox';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { AppError } from '../../src/errors.js';
+import { PublicOrderService } from '../../src/public/public-order.service.js';
 import { verifyReturnUrl } from '../../src/public/return-url.js';
 import { backends } from '../helpers/backends.js';
 import {
@@ -187,6 +189,48 @@ describe.each(backends())('the public order API on %s', (backend) => {
     expect(third.status).toBe(200);
     // Nothing waits any more: nothing is asked.
     expect(((await third.json()) as { sync: Record<string, number> }).sync.queried).toBe(0);
+  });
+
+  it('"I have paid" is throttled across instances: one press per order per 5 s whichever instance takes it', async () => {
+    const order = await shop.createOrder();
+    await submit(app, order, { channelCode: 'wx_native' });
+    const services = app.runtime.services;
+    // Another instance: its own memory, the same database and clock.
+    const elsewhere = new PublicOrderService({
+      db: app.runtime.database.db,
+      apps: services.apps,
+      channels: services.channels,
+      submissions: services.submissions,
+      clock: app.clock,
+      publicUrl: () => app.origin,
+    });
+    const first = await elsewhere.sync(order.id, order.clientToken);
+    expect(first.sync).toEqual({ queried: 1, applied: 0, failed: 0 });
+
+    const here = await fetch(
+      `${app.origin}/api/v1/public/orders/${order.id}/sync?token=${order.clientToken}`,
+      {
+        method: 'POST',
+      },
+    );
+    expect(here.status).toBe(429);
+    expect(Number(here.headers.get('retry-after'))).toBe(5);
+    app.clock.advance(3000);
+    const later = (await elsewhere.sync(order.id, order.clientToken).catch((e: unknown) => e)) as AppError;
+    // The clock runs on in real time (plus its offset): a few ms may have passed.
+    expect(later.code).toBe('rate_limited');
+    expect(later.details?.retryAfterMs).toBeGreaterThan(1900);
+    expect(later.details?.retryAfterMs).toBeLessThanOrEqual(2000);
+    // A wrong token takes no turn and says nothing of one.
+    app.clock.advance(2000);
+    await expect(elsewhere.sync(order.id, `${order.clientToken}x`)).rejects.toMatchObject({
+      code: 'not_found',
+    });
+    const afterWait = await fetch(
+      `${app.origin}/api/v1/public/orders/${order.id}/sync?token=${order.clientToken}`,
+      { method: 'POST' },
+    );
+    expect(afterWait.status).toBe(200);
   });
 
   it('keeps the client token and the webhook secret out of the log, though the token rides in URLs sent to the channels', async () => {
