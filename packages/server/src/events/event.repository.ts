@@ -1,6 +1,6 @@
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { DB, EventType } from '../db/schema.js';
-import { defaultNotifySchedule, fillNotifyUrl, maxAttemptsOf } from '../notify/schedule.js';
+import { defaultNotifySchedule, maxAttemptsOf } from '../notify/schedule.js';
 
 export interface RecordedEvent {
   eventId: string;
@@ -10,6 +10,11 @@ export interface RecordedEvent {
 /**
  * Writes a merchant event and its notify task. Takes a transaction on purpose: the event must commit
  * with the state change that caused it, or not at all.
+ *
+ * One statement reads the app's notify URL and schedule and writes both rows: every payment, close
+ * and refund runs it inside its locking transaction, so each round trip saved there is a shorter
+ * hold on the order's row lock. The URL's `{channelId}` and `{channelCode}` are filled with the
+ * values URL-encoded here (absent ones become empty); SQL `replace` substitutes them literally.
  */
 export async function recordEvent(
   trx: Transaction<DB>,
@@ -25,35 +30,27 @@ export async function recordEvent(
     now: Date;
   },
 ): Promise<RecordedEvent> {
-  const app = await trx
-    .selectFrom('apps')
-    .select(['notify_url', 'notify_schedule'])
-    .where('id', '=', input.appId)
-    .executeTakeFirstOrThrow();
-  const event = await trx
-    .insertInto('events')
-    .values({
-      app_id: input.appId,
-      type: input.type,
-      order_id: input.orderId,
-      refund_id: input.refundId ?? null,
-      payload: JSON.stringify(input.data),
-      created_at: input.now,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  const task = await trx
-    .insertInto('notify_tasks')
-    .values({
-      event_id: event.id,
-      app_id: input.appId,
-      url: fillNotifyUrl(input.notifyUrl ?? app.notify_url, input.channel),
-      max_attempts: maxAttemptsOf(app.notify_schedule ?? defaultNotifySchedule()),
-      next_attempt_at: input.now,
-      created_at: input.now,
-      updated_at: input.now,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return { eventId: event.id, taskId: task.id };
+  const { appId, now } = input;
+  const result = await sql<RecordedEvent>`
+    WITH app AS (
+      SELECT notify_url, notify_schedule FROM apps WHERE id = ${appId}
+    ), event AS (
+      INSERT INTO events (app_id, type, order_id, refund_id, payload, created_at)
+      SELECT ${appId}, ${input.type}, ${input.orderId}, ${input.refundId ?? null},
+             ${JSON.stringify(input.data)}::jsonb, ${now}
+        FROM app
+      RETURNING id
+    )
+    INSERT INTO notify_tasks (event_id, app_id, url, max_attempts, next_attempt_at, created_at, updated_at)
+    SELECT event.id, ${appId},
+           replace(replace(coalesce(${input.notifyUrl}::text, app.notify_url),
+                   '{channelId}', ${encodeURIComponent(input.channel.channelId ?? '')}::text),
+                   '{channelCode}', ${encodeURIComponent(input.channel.channelCode ?? '')}::text),
+           coalesce(cardinality(app.notify_schedule) + 1, ${maxAttemptsOf(defaultNotifySchedule())}::int),
+           ${now}, ${now}, ${now}
+      FROM event, app
+    RETURNING event_id AS "eventId", id AS "taskId"`.execute(trx);
+  const recorded = result.rows[0];
+  if (!recorded) throw new Error(`app ${appId} vanished while recording its ${input.type} event`);
+  return recorded;
 }

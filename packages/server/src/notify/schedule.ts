@@ -68,13 +68,3 @@ export function parseNotifySchedule(
     return seconds;
   });
 }
-
-/** Fills `{channelId}` and `{channelCode}` in a notify URL; absent values become empty. */
-export function fillNotifyUrl(
-  template: string,
-  values: { channelId: string | null; channelCode: string | null },
-): string {
-  return template
-    .replaceAll('{channelId}', encodeURIComponent(values.channelId ?? ''))
-    .replaceAll('{channelCode}', encodeURIComponent(values.channelCode ?? ''));
-}
