@@ -49,19 +49,22 @@ export async function applyTrade(
 ): Promise<ApplyResult> {
   const { trade } = input;
   if (trade.state === 'waiting' || trade.state === 'not_found') return { result: 'unchanged' };
-  const found = await repo.findAttemptByNo(db, trade.outTradeNo);
-  if (!found) return { result: 'rejected', reason: 'unknown_attempt' };
-  if (found.channel_id !== input.channelId) return { result: 'rejected', reason: 'channel_mismatch' };
-  if (trade.state === 'paid') {
-    if (trade.amount === null) return { result: 'rejected', reason: 'amount_unknown' };
-    if (trade.amount !== Number(found.amount)) return { result: 'rejected', reason: 'amount_mismatch' };
-  }
   const now = clock.now();
+  let orderId: string | undefined;
 
   const outcome = await db.transaction().execute(async (trx): Promise<ApplyResult> => {
-    const order = await orderRepo.findOrderByIdForUpdate(trx, found.order_id);
-    const attempt = await repo.findAttemptForUpdate(trx, found.id);
-    if (!order || !attempt) throw new Error(`attempt ${found.id} or its order vanished`);
+    const order = await orderRepo.lockOrderOfAttempt(trx, trade.outTradeNo);
+    if (!order) return { result: 'rejected', reason: 'unknown_attempt' };
+    orderId = order.id;
+    const attempt = await repo.findAttemptByNoForUpdate(trx, trade.outTradeNo);
+    if (!attempt) throw new Error(`attempt ${trade.outTradeNo} of order ${order.id} vanished`);
+    // A report that contradicts what we sent is refused before anything is written (the
+    // transaction then commits nothing).
+    if (attempt.channel_id !== input.channelId) return { result: 'rejected', reason: 'channel_mismatch' };
+    if (trade.state === 'paid') {
+      if (trade.amount === null) return { result: 'rejected', reason: 'amount_unknown' };
+      if (trade.amount !== Number(attempt.amount)) return { result: 'rejected', reason: 'amount_mismatch' };
+    }
 
     if (trade.state === 'closed') {
       const closed = await repo.closeWaitingAttempt(trx, attempt.id, now);
@@ -69,13 +72,17 @@ export async function applyTrade(
     }
 
     if (attempt.status === 'paid') return { result: 'unchanged' };
-    const paidAttempt = await repo.markAttemptPaid(trx, attempt.id, attempt.status, {
-      channelTradeNo: trade.channelTradeNo,
-      payerId: trade.payerId,
-      paidAt: trade.paidAt ?? now,
-      raw: trade.raw,
-      now,
-    });
+    const paidAttempt = await repo.markAttemptPaid(
+      trx,
+      { id: attempt.id, orderId: order.id, from: attempt.status },
+      {
+        channelTradeNo: trade.channelTradeNo,
+        payerId: trade.payerId,
+        paidAt: trade.paidAt ?? now,
+        raw: trade.raw,
+        now,
+      },
+    );
     if (!paidAttempt) throw new Error(`attempt ${attempt.id} changed while locked`);
 
     const channel = { channelId: attempt.channel_id, channelCode: attempt.channel_code };
@@ -87,7 +94,6 @@ export async function applyTrade(
         now,
       });
       if (!paid) throw new Error(`order ${order.id} changed while locked`);
-      await repo.hurryOtherWaitingAttempts(trx, order.id, attempt.id, now);
       const { taskId } = await recordEvent(trx, {
         appId: paid.app_id,
         type: 'order.paid',
@@ -141,6 +147,6 @@ export async function applyTrade(
     });
     return { result: 'applied', change: 'duplicate_paid', taskIds: [taskId] };
   });
-  if (outcome.result === 'applied') announceOrderChange(db, found.order_id);
+  if (outcome.result === 'applied' && orderId !== undefined) announceOrderChange(db, orderId);
   return outcome;
 }

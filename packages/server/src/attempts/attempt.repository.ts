@@ -30,12 +30,9 @@ export async function insertAttempt(
     .executeTakeFirstOrThrow();
 }
 
-export async function findAttemptByNo(db: Executor, no: string) {
-  return db.selectFrom('attempts').selectAll().where('no', '=', no).executeTakeFirst();
-}
-
-export async function findAttemptForUpdate(trx: Transaction<DB>, id: string) {
-  return trx.selectFrom('attempts').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+/** Locks an attempt by its number; lock its order first (`lockOrderOfAttempt`), as every writer does. */
+export async function findAttemptByNoForUpdate(trx: Transaction<DB>, no: string) {
+  return trx.selectFrom('attempts').selectAll().where('no', '=', no).forUpdate().executeTakeFirst();
 }
 
 export async function findAttempt(db: Executor, orderId: string, id: string) {
@@ -87,11 +84,20 @@ export async function failWaitingAttempt(
 /** `from → paid`, guarded by the status read under the row lock. */
 export async function markAttemptPaid(
   trx: Transaction<DB>,
-  id: string,
-  from: AttemptStatus,
+  attempt: { id: string; orderId: string; from: AttemptStatus },
   values: { channelTradeNo: string | null; payerId: string | null; paidAt: Date; raw: unknown; now: Date },
 ) {
+  // The order's other waiting attempts are due for a query at once, in the same statement: an old
+  // QR code of a paid order is closed at its channel within a job interval, before a payer uses it.
   return trx
+    .with('hurried', (db) =>
+      db
+        .updateTable('attempts')
+        .set({ next_query_at: values.now })
+        .where('order_id', '=', attempt.orderId)
+        .where('status', '=', 'waiting')
+        .where('id', '!=', attempt.id),
+    )
     .updateTable('attempts')
     .set({
       status: 'paid',
@@ -102,8 +108,8 @@ export async function markAttemptPaid(
       next_query_at: null,
       updated_at: values.now,
     })
-    .where('id', '=', id)
-    .where('status', '=', from)
+    .where('id', '=', attempt.id)
+    .where('status', '=', attempt.from)
     .returningAll()
     .executeTakeFirst();
 }
@@ -138,26 +144,6 @@ export async function listWaitingAttempts(db: Executor, orderId: string, limit: 
     .where('status', '=', 'waiting')
     .orderBy('id', 'desc')
     .limit(limit)
-    .execute();
-}
-
-/**
- * The order was paid through another attempt: its other waiting attempts are asked about (and closed
- * at their channels) at once rather than at their next scheduled query, so an old QR code stops
- * being payable soon.
- */
-export async function hurryOtherWaitingAttempts(
-  trx: Transaction<DB>,
-  orderId: string,
-  paidAttemptId: string,
-  now: Date,
-) {
-  await trx
-    .updateTable('attempts')
-    .set({ next_query_at: now })
-    .where('order_id', '=', orderId)
-    .where('status', '=', 'waiting')
-    .where('id', '!=', paidAttemptId)
     .execute();
 }
 

@@ -122,6 +122,23 @@ export async function findOrderByIdForUpdate(
   return trx.selectFrom('orders').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
+/**
+ * Locks the order of the attempt numbered `attemptNo` (an attempt's order never changes), so a
+ * channel's report takes the order's lock first, as closing an order does, without reading the
+ * attempt beforehand. Undefined: no such attempt.
+ */
+export async function lockOrderOfAttempt(
+  trx: Transaction<DB>,
+  attemptNo: string,
+): Promise<OrderRow | undefined> {
+  return trx
+    .selectFrom('orders')
+    .selectAll()
+    .where('id', '=', (eb) => eb.selectFrom('attempts').select('order_id').where('no', '=', attemptNo))
+    .forUpdate()
+    .executeTakeFirst();
+}
+
 /** Holds the order against a concurrent close while an attempt is added. */
 export async function findOrderByIdForShare(trx: Transaction<DB>, id: string): Promise<OrderRow | undefined> {
   return trx.selectFrom('orders').selectAll().where('id', '=', id).forShare().executeTakeFirst();
