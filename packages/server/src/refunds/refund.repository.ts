@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { DB, Executor, RefundKind, RefundRow } from '../db/schema.js';
+import type { DB, Executor, RefundKind, RefundRow, RefundStatus } from '../db/schema.js';
 import { claimDueQueries } from '../jobs/due-queries.js';
 
 export async function insertRefund(
@@ -72,14 +72,25 @@ export async function findMerchantRefund(
     .executeTakeFirst();
 }
 
+export interface RefundFilter {
+  orderId?: string | undefined;
+  merchantRefundId?: string | undefined;
+  status?: RefundStatus | undefined;
+  /** Only refunds with a smaller id (the next page, newest first). */
+  before?: string | undefined;
+}
+
 export async function listRefunds(
   db: Executor,
   appId: string,
-  filter: { orderId?: string | undefined; before?: string | undefined },
+  filter: RefundFilter,
   limit: number,
 ): Promise<RefundRow[]> {
   let query = db.selectFrom('refunds').selectAll().where('app_id', '=', appId);
   if (filter.orderId !== undefined) query = query.where('order_id', '=', filter.orderId);
+  if (filter.merchantRefundId !== undefined)
+    query = query.where('merchant_refund_id', '=', filter.merchantRefundId);
+  if (filter.status !== undefined) query = query.where('status', '=', filter.status);
   if (filter.before !== undefined) query = query.where('id', '<', filter.before);
   return query.orderBy('id', 'desc').limit(limit).execute();
 }

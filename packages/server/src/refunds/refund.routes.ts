@@ -4,7 +4,13 @@ import { principalOf } from '../http/auth.js';
 import { errorResponses, IdParams, Nullable } from '../http/schemas.js';
 import { REFUND_LIMITS, type RefundService } from './refund.service.js';
 
-export const RefundView = Type.Object({
+export const RefundStatusSchema = Type.Union([
+  Type.Literal('waiting'),
+  Type.Literal('succeeded'),
+  Type.Literal('failed'),
+]);
+
+const RefundView = Type.Object({
   id: Type.String(),
   orderId: Type.String(),
   attemptId: Type.String({ description: 'the paid attempt the money goes back through' }),
@@ -15,7 +21,7 @@ export const RefundView = Type.Object({
   no: Type.String({ description: 'sent to the channel as out_refund_no' }),
   amount: Type.Integer({ description: 'fen' }),
   reason: Nullable(Type.String()),
-  status: Type.Union([Type.Literal('waiting'), Type.Literal('succeeded'), Type.Literal('failed')]),
+  status: RefundStatusSchema,
   channelRefundNo: Nullable(Type.String()),
   failureReason: Nullable(Type.String()),
   createdAt: Type.String({ format: 'date-time' }),
@@ -85,10 +91,12 @@ export const refundRoutes: FastifyPluginAsyncTypebox<{ refunds: RefundService }>
     {
       schema: {
         tags,
-        summary: "List refunds, newest first; an order's with orderId",
+        summary: 'List refunds, newest first; filter by orderId, merchantRefundId or status',
         querystring: Type.Object(
           {
             orderId: Type.Optional(Type.String({ maxLength: 20 })),
+            merchantRefundId: Type.Optional(Type.String({ maxLength: 64 })),
+            status: Type.Optional(RefundStatusSchema),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
             before: Type.Optional(
               Type.String({ maxLength: 20, description: 'a refund id: list older ones' }),

@@ -145,7 +145,7 @@ export class RefundService {
 
   async list(
     principal: MerchantPrincipal,
-    filter: { orderId?: string | undefined; before?: string | undefined },
+    filter: repo.RefundFilter,
     limit: number,
   ): Promise<{ data: RefundView[]; hasMore: boolean }> {
     if (filter.orderId !== undefined && !isRowId(filter.orderId))

@@ -121,6 +121,15 @@ describe.each(backends())('refunds on %s', (backend) => {
     expect((await get('/api/v1/refunds/not-an-id')).statusCode).toBe(404);
     expect((await get(`/api/v1/refunds/${taken.json().id}`, other.apiKey)).statusCode).toBe(404);
     expect((await get(`/api/v1/refunds?orderId=${order.id}`, other.apiKey)).json().data).toEqual([]);
+    // Found by the merchant's own refund id or by status; never another app's.
+    const byMerchantId = (await get('/api/v1/refunds?merchantRefundId=R-TAKEN')).json().data;
+    expect(byMerchantId.map((r: { id: string }) => r.id)).toEqual([taken.json().id]);
+    expect((await get('/api/v1/refunds?merchantRefundId=R-TAKEN', other.apiKey)).json().data).toEqual([]);
+    expect((await get('/api/v1/refunds?merchantRefundId=R-NONE')).json().data).toEqual([]);
+    expect((await get(`/api/v1/refunds?status=succeeded&orderId=${order.id}`)).json().data).toHaveLength(1);
+    expect((await get(`/api/v1/refunds?status=failed&orderId=${order.id}`)).json().data).toEqual([]);
+    expect((await get('/api/v1/refunds?status=done')).statusCode).toBe(400);
+    expect((await get(`/api/v1/refunds?merchantRefundId=${'x'.repeat(65)}`)).statusCode).toBe(400);
     const syncForeign = await shop.t.merchant(other.apiKey, 'POST', `/api/v1/orders/${order.id}/sync`);
     expect(syncForeign.statusCode).toBe(404);
   });
