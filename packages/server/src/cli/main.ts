@@ -84,7 +84,9 @@ async function start(config: Config, role: Role): Promise<void> {
   stopOn('SIGINT');
   stopOn('SIGTERM');
   if (role === 'worker') {
-    console.log(`paycenter ${VERSION} worker running (webhook delivery, payment queries, expiry, refunds) on ${runtime.database.description}`);
+    console.log(
+      `paycenter ${VERSION} worker running (webhook delivery, payment queries, expiry, refunds) on ${runtime.database.description}`,
+    );
     return;
   }
   const address = await runtime.http.listen({ host: config.host, port: config.port });
