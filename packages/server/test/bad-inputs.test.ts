@@ -151,6 +151,11 @@ describe.each(backends())('bad inputs on %s', (backend) => {
       expect(res.statusCode, query).toBe(400);
       expect(res.json().error.code).toBe('invalid_request');
     }
+    // A status outside the list names the list.
+    expect((await t.merchant(apiKey, 'GET', '/api/v1/orders?status=lost')).json().error).toMatchObject({
+      field: 'status',
+      message: 'querystring.status: must be one of "waiting", "paid", "closed", "refunded"',
+    });
   });
 
   it('answers 404 for order ids that cannot exist', async () => {

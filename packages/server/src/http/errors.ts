@@ -31,6 +31,12 @@ function describeValidation(
     const name = Array.isArray(extra) ? extra[0] : extra;
     field = [path, String(name)].filter(Boolean).join('.');
     message = 'is not a known field';
+  } else if (issue.keyword === 'const') {
+    // A union of literals (a status, a channel code) fails once per literal, then as anyOf: name them all.
+    const allowed = issues
+      .filter((other) => other.keyword === 'const' && other.instancePath === issue.instancePath)
+      .map((other) => JSON.stringify(other.params?.allowedValue));
+    message = allowed.length > 1 ? `must be one of ${allowed.join(', ')}` : `must be ${allowed[0]}`;
   } else if (issue.keyword === 'required' && missing !== undefined) {
     const name = Array.isArray(missing) ? missing[0] : missing;
     field = [path, String(name)].filter(Boolean).join('.');
