@@ -137,13 +137,23 @@ export class ChannelError extends Error {
     /** The provider's error code (`PARAM_ERROR`, `ACQ.TRADE_HAS_SUCCESS`, …) or a transport code. */
     readonly providerCode: string,
     message: string,
-    options?: { cause?: unknown; httpStatus?: number },
+    options?: {
+      cause?: unknown;
+      httpStatus?: number;
+      /**
+       * A rejection that is not a "no": the provider was busy or does not know the outcome yet
+       * (WeChat SYSTEM_ERROR, Alipay 20000). Each client decides from its own protocol.
+       */
+      retryable?: boolean;
+    },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ChannelError';
     this.httpStatus = options?.httpStatus;
+    this.retryable = options?.retryable ?? false;
   }
   readonly httpStatus: number | undefined;
+  readonly retryable: boolean;
 }
 
 /** A callback failed a check; `reason` is safe to log (no secrets, no payload). */
@@ -182,20 +192,11 @@ export function channelUnreachable(provider: Provider, error: unknown): ChannelE
   );
 }
 
-/** Provider codes that mean "busy, try again" rather than "no". */
-const TRANSIENT_CODES = new Set([
-  'SYSTEM_ERROR',
-  'FREQUENCY_LIMITED',
-  'ACQ.SYSTEM_ERROR',
-  'aop.ACQ.SYSTEM_ERROR',
-]);
-
 /**
- * True when the channel's error may go away by itself (it could not be reached, it answered with a
- * server error or "busy"): the request is repeated later rather than taken as a refusal.
+ * True when the channel's error may go away by itself (it could not be reached, or its answer was
+ * "busy" or "outcome unknown"): the request is repeated, or its outcome asked for, later rather than
+ * taken as a refusal.
  */
 export function isTransientChannelError(error: ChannelError): boolean {
-  if (error.kind !== 'rejected') return true;
-  if (error.httpStatus !== undefined && error.httpStatus >= 500) return true;
-  return TRANSIENT_CODES.has(error.providerCode);
+  return error.kind !== 'rejected' || error.retryable;
 }

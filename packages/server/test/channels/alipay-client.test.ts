@@ -4,10 +4,11 @@ import { AlipayClient } from '../../src/channels/alipay/client.js';
 import { type AlipayConfig, parseAlipayConfig } from '../../src/channels/alipay/config.js';
 import { signAlipayResponse } from '../../src/channels/alipay/response.js';
 import { signAlipayNotify, verifyAlipayRequestSignature } from '../../src/channels/alipay/signature.js';
-import type {
-  CallbackRequest,
-  ChannelClient,
-  CreatePaymentInput,
+import {
+  type CallbackRequest,
+  type ChannelClient,
+  type CreatePaymentInput,
+  isTransientChannelError,
 } from '../../src/channels/channel-client.js';
 import type { ChannelCode } from '../../src/channels/channel-codes.js';
 import { createChannelClient } from '../../src/channels/create-client.js';
@@ -517,6 +518,30 @@ describe('AlipayClient refunds', () => {
       kind: 'invalid_response',
       providerCode: 'MALFORMED_RESPONSE',
     });
+  });
+
+  it('an unknown outcome (20000) or ACQ.SYSTEM_ERROR is not a refusal: the refund is asked about again', async () => {
+    const { gateway, client } = setup();
+    gateway.reply(
+      {
+        node: {
+          code: '20000',
+          msg: 'Service Currently Unavailable',
+          sub_code: 'isp.unknow-error',
+          sub_msg: '系统繁忙',
+        },
+      },
+      { node: failed('ACQ.SYSTEM_ERROR', '系统错误') },
+      { node: failed('ACQ.TRADE_HAS_FINISHED', '交易已完结') },
+    );
+    const unknown = await channelError(client.refund(refundInput));
+    expect(unknown).toMatchObject({ kind: 'rejected', providerCode: 'isp.unknow-error', retryable: true });
+    expect(isTransientChannelError(unknown)).toBe(true);
+    const busy = await channelError(client.refund(refundInput));
+    expect([busy.providerCode, isTransientChannelError(busy)]).toEqual(['ACQ.SYSTEM_ERROR', true]);
+    // A real "no" stays a refusal.
+    const no = await channelError(client.refund(refundInput));
+    expect([no.providerCode, isTransientChannelError(no)]).toEqual(['ACQ.TRADE_HAS_FINISHED', false]);
   });
 
   it('leaves refund_reason out when there is none', async () => {

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Formatter, Rsa } from 'wechatpay-axios-plugin';
-import type { ChannelClient, CreatePaymentInput } from '../../src/channels/channel-client.js';
+import {
+  type ChannelClient,
+  type CreatePaymentInput,
+  isTransientChannelError,
+} from '../../src/channels/channel-client.js';
 import type { ChannelCode } from '../../src/channels/channel-codes.js';
 import { createChannelClient } from '../../src/channels/create-client.js';
 import type { HttpRequest, HttpResponse, HttpTransport } from '../../src/channels/http-transport.js';
@@ -534,6 +538,24 @@ describe('WechatPayClient refunds', () => {
       message: '余额不足',
       httpStatus: 403,
     });
+  });
+
+  it.each([
+    [500, 'SYSTEM_ERROR', true],
+    [429, 'FREQUENCY_LIMITED', true],
+    [500, 'BANK_ERROR', true],
+    [503, 'SOMETHING_NEW', true],
+    [403, 'NOT_ENOUGH', false],
+    [400, 'PARAM_ERROR', false],
+  ])('a %i %s answer: worth asking again = %s', async (status, code, retryable) => {
+    const { wx, client } = setup();
+    wx.reply({ status, body: { code, message: '…' } });
+    const error = await channelError(client.refund(refundInput));
+    expect([error.kind, error.retryable, isTransientChannelError(error)]).toEqual([
+      'rejected',
+      retryable,
+      retryable,
+    ]);
   });
 
   it('queries a refund by out_refund_no', async () => {

@@ -122,11 +122,17 @@ function tradeOf(
 /** A gateway answer that is not a success: `sub_code`/`sub_msg` when given, else `code`/`msg`. */
 function rejected(node: Json): ChannelError {
   const code = str(node.code) ?? 'UNKNOWN';
+  const subCode = str(node.sub_code);
   return new ChannelError(
     'alipay',
     'rejected',
-    str(node.sub_code) ?? code,
+    subCode ?? code,
     str(node.sub_msg) ?? str(node.msg) ?? `Alipay answered ${code}`,
+    // 20000: the outcome is unknown, ask again; ACQ.SYSTEM_ERROR: retry or ask (research §B.4).
+    {
+      retryable:
+        code === UNKNOWN_OUTCOME || subCode === 'ACQ.SYSTEM_ERROR' || subCode === 'aop.ACQ.SYSTEM_ERROR',
+    },
   );
 }
 

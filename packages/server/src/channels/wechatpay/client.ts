@@ -48,6 +48,8 @@ import { formatWechatPayTime, parseWechatPayTime } from './time.js';
 /** WeChat's limits, in characters: `description` string(127), refund `reason` string(80). */
 const DESCRIPTION_MAX = 127;
 const REASON_MAX = 80;
+/** Error codes that mean "busy, try again with the same parameters" rather than "no" (research §A). */
+const RETRYABLE_CODES: ReadonlySet<string> = new Set(['SYSTEM_ERROR', 'FREQUENCY_LIMITED', 'BANK_ERROR']);
 
 const TRADE_STATES: Readonly<Record<string, TradeState>> = {
   SUCCESS: 'paid',
@@ -370,7 +372,11 @@ export class WechatPayClient implements ChannelClient {
       );
     }
     const message = str(answer.body.message) ?? `WeChat Pay answered ${answer.code}`;
-    return new ChannelError('wechatpay', 'rejected', answer.code, message, { httpStatus: answer.status });
+    return new ChannelError('wechatpay', 'rejected', answer.code, message, {
+      httpStatus: answer.status,
+      // WeChat's own advice for these: retry with the same parameters.
+      retryable: answer.status >= 500 || RETRYABLE_CODES.has(answer.code),
+    });
   }
 
   async #send(method: 'GET' | 'POST', path: string, body?: Json): Promise<Answer> {
