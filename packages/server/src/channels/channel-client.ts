@@ -75,7 +75,11 @@ export interface RefundInput {
   notifyUrl: string;
 }
 
-export type RefundState = 'processing' | 'succeeded' | 'failed' | 'not_found';
+/**
+ * `held`: refused for now while the provider keeps the money until the merchant acts (WeChat
+ * `ABNORMAL`); it may still be paid out (`succeeded`) or closed (`failed`) later.
+ */
+export type RefundState = 'processing' | 'succeeded' | 'failed' | 'held' | 'not_found';
 
 export interface RefundSnapshot {
   outRefundNo: string;

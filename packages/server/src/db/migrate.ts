@@ -3,6 +3,7 @@ import * as initial from './migrations/0001_initial.js';
 import * as notifyLease from './migrations/0002_notify_lease.js';
 import * as lifecycle from './migrations/0003_lifecycle.js';
 import * as payerCheck from './migrations/0004_payer_check.js';
+import * as refundHeld from './migrations/0005_refund_held.js';
 
 /** Migrations ship inside the build, in order; names sort as they apply. */
 const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '0002_notify_lease': notifyLease,
   '0003_lifecycle': lifecycle,
   '0004_payer_check': payerCheck,
+  '0005_refund_held': refundHeld,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -125,6 +125,8 @@ export interface RefundsTable {
   submitted_at: Date | null;
   next_query_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   query_count: ColumnType<number, number | undefined, number>;
+  /** Failed for now, the provider keeping the money (WeChat ABNORMAL): still counts as in flight. */
+  held_by_provider: ColumnType<boolean, boolean | undefined, boolean>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

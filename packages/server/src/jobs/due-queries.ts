@@ -21,7 +21,8 @@ type QueriedTable = 'attempts' | 'refunds';
  * Claims up to `limit` waiting rows of `table` whose next query is due, for one worker: moving
  * `next_query_at` on by the schedule is the claim (other workers skip the locked rows, and then no
  * longer see them as due), and leaves the row due again later if this worker dies before finishing.
- * One statement.
+ * One statement. `alsoOpen`: rows that are still asked about though no longer waiting (refunds the
+ * provider holds); each such set needs its own partial index on `next_query_at`.
  */
 export async function claimDueQueries<T extends QueriedTable>(
   db: Executor,
@@ -29,6 +30,7 @@ export async function claimDueQueries<T extends QueriedTable>(
   now: Date,
   limit: number,
   schedule: readonly number[],
+  alsoOpen?: RawBuilder<boolean>,
 ): Promise<Selectable<DB[T]>[]> {
   // Both tables have the columns used here; Kysely cannot see that through a union of table names.
   const rows = await (db as Kysely<DB>)
@@ -41,7 +43,11 @@ export async function claimDueQueries<T extends QueriedTable>(
       eb
         .selectFrom(table as 'attempts')
         .select('id')
-        .where('status', '=', 'waiting')
+        .where((eb) =>
+          alsoOpen === undefined
+            ? eb('status', '=', 'waiting')
+            : eb.or([eb('status', '=', 'waiting'), eb(alsoOpen, '=', true)]),
+        )
         .where('next_query_at', '<=', now)
         .orderBy('next_query_at')
         .limit(limit)

@@ -56,6 +56,7 @@ export async function applyRefund(
     return { result: 'rejected', reason: 'trade_mismatch' };
   }
   if (report.state === 'processing' || report.state === 'not_found') return { result: 'unchanged' };
+  const failing = report.state === 'failed' || report.state === 'held';
   if (report.state === 'succeeded' && report.amount !== null && report.amount !== Number(found.amount)) {
     return { result: 'rejected', reason: 'amount_mismatch' };
   }
@@ -65,15 +66,20 @@ export async function applyRefund(
     const order = await orderRepo.findOrderByIdForUpdate(trx, found.order_id);
     const refund = await repo.findRefundForUpdate(trx, found.id);
     if (!order || !refund) throw new Error(`refund ${found.id} or its order vanished`);
-    // Final, except that a refund WeChat reported ABNORMAL (failed here) succeeds once the merchant
-    // reroutes it in the merchant console: the money left, so that report is applied.
+    // Final, except for a refund the provider held (WeChat ABNORMAL, failed here with its money still
+    // counted in flight): paid out once the merchant reroutes it, or closed, which frees the money.
     if (refund.status === 'succeeded') return { result: 'unchanged' };
-    if (refund.status === 'failed' && report.state !== 'succeeded') return { result: 'unchanged' };
+    if (refund.status === 'failed' && report.state !== 'succeeded') {
+      if (report.state === 'failed' && refund.held_by_provider)
+        await repo.releaseHeldRefund(trx, refund.id, now);
+      return { result: 'unchanged' };
+    }
     const channel = { channelId: attempt.channel_id, channelCode: attempt.channel_code };
 
-    if (report.state === 'failed') {
+    if (failing) {
       const failed = await repo.markRefundFailed(trx, refund.id, {
         reason: failureText(report),
+        held: report.state === 'held',
         now,
       });
       if (!failed) throw new Error(`refund ${refund.id} changed while locked`);

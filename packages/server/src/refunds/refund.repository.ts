@@ -96,16 +96,17 @@ export async function listRefunds(
 }
 
 /**
- * Fen of the order's merchant refunds still waiting at the channel: they may yet succeed, so a new
- * refund may not count on that money. Read with the order row locked.
+ * Fen of the order's merchant refunds still in flight: waiting at the channel, or failed while the
+ * provider holds their money (WeChat ABNORMAL). Either may yet succeed, so a new refund may not count
+ * on that money. Read with the order row locked.
  */
-export async function sumWaitingMerchantRefunds(trx: Transaction<DB>, orderId: string): Promise<number> {
+export async function sumMerchantRefundsInFlight(trx: Transaction<DB>, orderId: string): Promise<number> {
   const row = await trx
     .selectFrom('refunds')
     .select(sql<string>`coalesce(sum(amount), 0)`.as('fen'))
     .where('order_id', '=', orderId)
     .where('kind', '=', 'merchant')
-    .where('status', '=', 'waiting')
+    .where((eb) => eb.or([eb('status', '=', 'waiting'), eb('held_by_provider', '=', true)]))
     .executeTakeFirstOrThrow();
   return Number(row.fen);
 }
@@ -120,7 +121,7 @@ export async function markRefundSubmitted(db: Executor, id: string, now: Date): 
     .execute();
 }
 
-/** `waiting → succeeded`, or `failed → succeeded` (an abnormal refund rerouted), guarded. */
+/** `waiting → succeeded`, or `failed → succeeded` (a refund the provider held, paid out), guarded. */
 export async function markRefundSucceeded(
   trx: Transaction<DB>,
   id: string,
@@ -134,6 +135,7 @@ export async function markRefundSucceeded(
       channel_refund_no: values.channelRefundNo,
       succeeded_at: values.succeededAt,
       submitted_at: sql`coalesce(submitted_at, ${values.now})`,
+      held_by_provider: false,
       next_query_at: null,
       updated_at: values.now,
     })
@@ -143,11 +145,15 @@ export async function markRefundSucceeded(
     .executeTakeFirst();
 }
 
-/** `waiting → failed`, guarded. */
+/**
+ * `waiting → failed`, guarded. `held`: the provider keeps the money for now (WeChat ABNORMAL): the
+ * refund stays in flight for the order's balance and the refund job goes on asking about it on its
+ * schedule, as while it was waiting.
+ */
 export async function markRefundFailed(
   trx: Transaction<DB>,
   id: string,
-  values: { reason: string; now: Date },
+  values: { reason: string; held: boolean; now: Date },
 ): Promise<RefundRow | undefined> {
   return trx
     .updateTable('refunds')
@@ -155,7 +161,8 @@ export async function markRefundFailed(
       status: 'failed',
       failure_reason: values.reason,
       failed_at: values.now,
-      next_query_at: null,
+      held_by_provider: values.held,
+      next_query_at: values.held ? sql<Date>`coalesce(next_query_at, ${values.now})` : null,
       updated_at: values.now,
     })
     .where('id', '=', id)
@@ -164,12 +171,27 @@ export async function markRefundFailed(
     .executeTakeFirst();
 }
 
-/** Claims the waiting refunds whose next try or query is due (see `claimDueQueries`). */
+/** The provider closed a refund it held: its money is the order's to refund again. Guarded. */
+export async function releaseHeldRefund(trx: Transaction<DB>, id: string, now: Date): Promise<boolean> {
+  const released = await trx
+    .updateTable('refunds')
+    .set({ held_by_provider: false, next_query_at: null, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'failed')
+    .where('held_by_provider', '=', true)
+    .executeTakeFirst();
+  return released.numUpdatedRows > 0n;
+}
+
+/**
+ * Claims the refunds whose next try or query is due (see `claimDueQueries`): the waiting ones, and
+ * failed ones whose money the provider still holds (they may yet be paid out).
+ */
 export async function claimDueRefunds(
   db: Executor,
   now: Date,
   limit: number,
   schedule: readonly number[],
 ): Promise<RefundRow[]> {
-  return claimDueQueries(db, 'refunds', now, limit, schedule);
+  return claimDueQueries(db, 'refunds', now, limit, schedule, sql<boolean>`held_by_provider`);
 }

@@ -86,7 +86,7 @@ export class RefundService {
           `this order is ${locked.status}; only a paid order can be refunded`,
         );
       }
-      const inFlight = await repo.sumWaitingMerchantRefunds(trx, locked.id);
+      const inFlight = await repo.sumMerchantRefundsInFlight(trx, locked.id);
       const refundable = Number(locked.amount) - Number(locked.refunded_amount) - inFlight;
       if (input.amount > refundable) {
         throw new AppError(

@@ -517,7 +517,7 @@ describe('WechatPayClient refunds', () => {
 
   it.each([
     ['SUCCESS', 'succeeded'],
-    ['ABNORMAL', 'failed'],
+    ['ABNORMAL', 'held'],
     ['CLOSED', 'failed'],
   ])('refund status %s → %s', async (status, state) => {
     const { wx, client } = setup();
@@ -525,7 +525,7 @@ describe('WechatPayClient refunds', () => {
     const refund = await client.refund(refundInput);
     expect(refund.state).toBe(state);
     expect(refund.finishedAt).toEqual(state === 'succeeded' ? new Date('2026-01-01T00:11:00.000Z') : null);
-    if (state === 'failed') expect(refund.failureReason).toEqual(expect.any(String));
+    if (state === 'failed' || state === 'held') expect(refund.failureReason).toEqual(expect.any(String));
     else expect(refund.failureReason).toBeNull();
   });
 
@@ -756,7 +756,7 @@ describe('WechatPayClient callbacks', () => {
 
   it.each([
     ['REFUND.SUCCESS', 'SUCCESS', 'succeeded'],
-    ['REFUND.ABNORMAL', 'ABNORMAL', 'failed'],
+    ['REFUND.ABNORMAL', 'ABNORMAL', 'held'],
     ['REFUND.CLOSED', 'CLOSED', 'failed'],
   ])('a %s callback → the refund, %s → %s', (eventType, refundStatus, state) => {
     const { client } = setup();
@@ -781,7 +781,7 @@ describe('WechatPayClient callbacks', () => {
         amount: 234,
         channelRefundNo: '50000000382019052709732678859',
         finishedAt: state === 'succeeded' ? new Date('2026-01-01T00:11:00.000Z') : null,
-        failureReason: state === 'failed' ? expect.any(String) : null,
+        failureReason: state === 'failed' || state === 'held' ? expect.any(String) : null,
         providerState: refundStatus,
         raw: resource,
       },

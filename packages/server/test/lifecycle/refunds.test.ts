@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyRefund } from '../../src/refunds/apply-refund.js';
 import { backends } from '../helpers/backends.js';
 import { eventually, type SandboxShop, startSandboxShop } from './sandbox-shop.js';
 
@@ -258,6 +259,12 @@ describe.each(backends())('refunds on %s', (backend) => {
       .where('refund_id', '=', refundId)
       .executeTakeFirstOrThrow();
     expect(event).toMatchObject({ type: 'refund.failed', payload: { id: refundId, status: 'failed' } });
+    // WeChat still holds the money: it is not the merchant's to refund again meanwhile.
+    const again = await refund({ orderId: order.id, merchantRefundId: 'X-2', amount: 1 });
+    expect([again.statusCode, again.json().error]).toEqual([
+      409,
+      expect.objectContaining({ code: 'refund_exceeds_balance', refundable: 0, inProgress: 600 }),
+    ]);
 
     // The merchant reroutes it in the WeChat Pay console; WeChat pays it out and calls back SUCCESS.
     const rerouted = await shop.t.runtime.http.inject({
@@ -305,6 +312,89 @@ describe.each(backends())('refunds on %s', (backend) => {
     expect(shop.t.runtime.sandbox!.ledger.find(attempt.no)!.refunds).toEqual([
       expect.objectContaining({ amount: 700, status: 'succeeded' }),
     ]);
+  });
+
+  it('keeps asking WeChat about a refund it holds (ABNORMAL): a lost payout callback is found by the refund job', async () => {
+    const { order, attempt } = await paidOrder('wx_native', 400);
+    const created = await refund({
+      orderId: order.id,
+      merchantRefundId: 'H-1',
+      amount: 400,
+      reason: 'SANDBOX_ABNORMAL card frozen',
+    });
+    const refundId = created.json().id as string;
+    const view = async () =>
+      (await shop.t.merchant(shop.app.apiKey, 'GET', `/api/v1/refunds/${refundId}`)).json();
+    const failed = await eventually(
+      async () => ((await view()).status === 'failed' ? await view() : undefined),
+      'the ABNORMAL refund callback',
+    );
+    // The payout's callback is lost.
+    shop.t.runtime.sandbox!.callbacks.setMode('drop', 1);
+    const rerouted = await shop.t.runtime.http.inject({
+      method: 'POST',
+      url: `/__sandbox/control/payments/${attempt.no}/refunds/${failed.no}/reroute`,
+    });
+    expect(rerouted.statusCode, rerouted.body).toBe(200);
+    await eventually(
+      async () =>
+        shop.t.runtime.sandbox!.callbacks.callbacks.at(-1)?.state === 'dropped' ? true : undefined,
+      'the sandbox to drop the payout callback',
+    );
+    expect((await view()).status).toBe('failed');
+    // The refund job asks about it on its schedule, as about a waiting refund, and finds it paid out.
+    for (const step of [10_000, 30_000, 60_000, 300_000]) {
+      shop.t.clock.advance(step);
+      await shop.t.runtime.jobs.runUntilQuiet();
+    }
+    expect(await view()).toMatchObject({ status: 'succeeded' });
+    expect(await shop.getOrder(order.id)).toMatchObject({ status: 'refunded', refundedAmount: 400 });
+    expect(await shop.events(order.id)).toEqual(['order.paid', 'refund.failed', 'refund.succeeded']);
+    // Settled: the job no longer asks about it.
+    const row = await shop.t.runtime.database.db
+      .selectFrom('refunds')
+      .select(['held_by_provider', 'next_query_at'])
+      .where('id', '=', refundId)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ held_by_provider: false, next_query_at: null });
+  });
+
+  it('frees the money of a held refund the provider closes instead, without another event', async () => {
+    const { order } = await paidOrder('wx_native', 300);
+    const created = await refund({
+      orderId: order.id,
+      merchantRefundId: 'H-2',
+      amount: 300,
+      reason: 'SANDBOX_ABNORMAL card frozen',
+    });
+    const refundId = created.json().id as string;
+    const no = await eventually(async () => {
+      const current = (await shop.t.merchant(shop.app.apiKey, 'GET', `/api/v1/refunds/${refundId}`)).json();
+      return current.status === 'failed' ? (current.no as string) : undefined;
+    }, 'the ABNORMAL refund callback');
+    const closedReport = {
+      outRefundNo: no,
+      state: 'failed' as const,
+      amount: 300,
+      channelRefundNo: null,
+      finishedAt: null,
+      failureReason: 'the refund was closed by WeChat Pay',
+      providerState: 'CLOSED',
+      raw: {},
+    };
+    const apply = () =>
+      applyRefund(shop.t.runtime.database.db, shop.t.clock, {
+        channelId: null,
+        outTradeNo: null,
+        refund: closedReport,
+        source: 'query',
+      });
+    expect(await apply()).toEqual({ result: 'unchanged' });
+    expect(await apply()).toEqual({ result: 'unchanged' });
+    expect(await shop.events(order.id)).toEqual(['order.paid', 'refund.failed']);
+    // Its 300 fen may now be refunded again.
+    const again = await refund({ orderId: order.id, merchantRefundId: 'H-3', amount: 300 });
+    expect(again.statusCode, again.body).toBe(201);
   });
 
   it('lets exactly 10 of 50 concurrent 1-fen refunds of a 10-fen order through', async () => {

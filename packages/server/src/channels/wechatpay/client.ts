@@ -65,7 +65,7 @@ const TRADE_STATES: Readonly<Record<string, TradeState>> = {
 const REFUND_STATES: Readonly<Record<string, RefundState>> = {
   PROCESSING: 'processing',
   SUCCESS: 'succeeded',
-  ABNORMAL: 'failed',
+  ABNORMAL: 'held',
   CLOSED: 'failed',
 };
 
@@ -153,7 +153,8 @@ function refundSnapshot(r: Json, outRefundNo: string): RefundSnapshot {
     amount: fen(r.amount, 'refund'),
     channelRefundNo: str(r.refund_id),
     finishedAt: state === 'succeeded' ? parseTime(r.success_time, 'success_time') : null,
-    failureReason: state === 'failed' ? (REFUND_FAILURES[providerState] ?? providerState) : null,
+    failureReason:
+      state === 'failed' || state === 'held' ? (REFUND_FAILURES[providerState] ?? providerState) : null,
     providerState,
     raw: r,
   };
