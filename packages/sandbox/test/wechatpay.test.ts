@@ -7,6 +7,9 @@ import { Aes, Formatter, Rsa, Wechatpay } from 'wechatpay-axios-plugin';
 import { Sandbox } from '../src/sandbox.js';
 import { createWechatPaySimulator, type WechatPayChannelConfig } from '../src/wechatpay/simulator.js';
 
+/** Real servers and a real database do the work: wait generously, check often. */
+const SETTLED = { timeout: 10_000, interval: 10 };
+
 /**
  * The simulated WeChat Pay driven by an independent client, wechatpay-axios-plugin: it signs our
  * requests and verifies our responses itself, and its Rsa/AesGcm check the callbacks we send.
@@ -552,7 +555,7 @@ describe('refunds', () => {
     expect(accepted.data.refund_id).toMatch(/^\d{29}$/);
     expect(accepted.data.success_time).toBeUndefined();
 
-    await vi.waitFor(() => expect(hits(outRefundNo)).toHaveLength(1));
+    await vi.waitFor(() => expect(hits(outRefundNo)).toHaveLength(1), SETTLED);
     const { envelope, resource } = openCallback(hits(outRefundNo)[0]!);
     expect(envelope).toMatchObject({
       event_type: 'REFUND.SUCCESS',
@@ -596,7 +599,7 @@ describe('refunds', () => {
       out_refund_no: outRefundNo,
       amount: { refund: 100, total: 100, currency: 'CNY' },
     });
-    await vi.waitFor(() => expect(hits(no)).toHaveLength(2));
+    await vi.waitFor(() => expect(hits(no)).toHaveLength(2), SETTLED);
     expect(openCallback(hits(no)[1]!).envelope.event_type).toBe('REFUND.SUCCESS');
   });
 
@@ -604,7 +607,7 @@ describe('refunds', () => {
     const no = await paidOrder();
     const outRefundNo = newNo('A');
     await refund(refundBody(no, outRefundNo, 100, { reason: 'test SANDBOX_ABNORMAL' }));
-    await vi.waitFor(() => expect(hits(outRefundNo)).toHaveLength(1));
+    await vi.waitFor(() => expect(hits(outRefundNo)).toHaveLength(1), SETTLED);
     const { envelope, resource } = openCallback(hits(outRefundNo)[0]!);
     expect(envelope.event_type).toBe('REFUND.ABNORMAL');
     expect(resource.refund_status).toBe('ABNORMAL');
@@ -613,7 +616,7 @@ describe('refunds', () => {
 
     // Rerouted in the merchant console, WeChat pays it out and says so; only an abnormal refund can be.
     sandbox.rerouteRefund(no, outRefundNo);
-    await vi.waitFor(() => expect(hits(outRefundNo)).toHaveLength(2));
+    await vi.waitFor(() => expect(hits(outRefundNo)).toHaveLength(2), SETTLED);
     expect(openCallback(hits(outRefundNo)[1]!).envelope.event_type).toBe('REFUND.SUCCESS');
     expect(await queryRefund(outRefundNo)).toMatchObject({ status: 'SUCCESS' });
     expect(() => sandbox.rerouteRefund(no, outRefundNo)).toThrow(/not abnormal/);
@@ -624,7 +627,7 @@ describe('refunds', () => {
     const no = await paidOrder();
     const outRefundNo = newNo('C');
     await refund(refundBody(no, outRefundNo, 100, { reason: 'SANDBOX_CLOSED' }));
-    await vi.waitFor(() => expect(hits(outRefundNo)).toHaveLength(1));
+    await vi.waitFor(() => expect(hits(outRefundNo)).toHaveLength(1), SETTLED);
     expect(openCallback(hits(outRefundNo)[0]!).resource.refund_status).toBe('CLOSED');
     expect(await query(no)).toMatchObject({ trade_state: 'SUCCESS' });
     expect((await refund(refundBody(no, newNo('C'), 100))).data.status).toBe('PROCESSING');

@@ -157,11 +157,14 @@ describe.each(backends())('order lifecycle on %s', (backend) => {
   it('lets a payment whose callback is late win over expiry: the order ends paid, never closed', async () => {
     const order = await shop.order({ expireInSeconds: 300 });
     const attempt = await shop.submit(order.id, 'alipay_qr');
-    sandbox().callbacks.setMode('delay', 1, 2000); // real milliseconds: it arrives after the expiry job ran
+    // The callback is held until released: it certainly arrives after the expiry job ran.
+    sandbox().callbacks.setMode('delay', 1, 86_400_000);
     await shop.pay(attempt.no);
+    expect(sandbox().callbacks.delayedCount()).toBe(1);
     shop.t.clock.advance(301_000);
     await jobs().runUntilQuiet();
     expect(await shop.getOrder(order.id)).toMatchObject({ status: 'paid', closedAt: null });
+    expect(sandbox().callbacks.releaseDelayed()).toBe(1);
     await shop.settle(); // the late callback changes nothing more
     expect(sandbox().callbacks.callbacks.at(-1)).toMatchObject({
       outTradeNo: attempt.no,

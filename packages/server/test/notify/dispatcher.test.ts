@@ -1,5 +1,5 @@
 import { Webhook } from 'standardwebhooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { claimDueTasks } from '../../src/notify/notify.repository.js';
 import { NotifyService } from '../../src/notify/notify.service.js';
 import { configureDefaultNotifySchedule } from '../../src/notify/schedule.js';
@@ -18,6 +18,9 @@ import {
   taskRows,
   webhookHeaders,
 } from './helpers.js';
+
+/** Real servers and a real database do the work: wait generously, check often. */
+const SETTLED = { timeout: 10_000, interval: 10 };
 
 const SECOND = 1000;
 
@@ -153,9 +156,9 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     const app = await t.createApp({ notifyUrl: receiver.url('/default') });
     receiver.respond = () => ({ status: 500 });
     // What the runtime does with PAYCENTER_NOTIFY_SCHEDULE: the events recorded and the retries follow it.
-    configureDefaultNotifySchedule([2, 4]);
     const custom = dispatcherFor(t);
     try {
+      configureDefaultNotifySchedule([2, 4]);
       const [recorded] = await enqueueEvents(db(), t.clock, app.id, 1);
       expect((await taskRow(db(), recorded!.taskId)).max_attempts).toBe(3);
       await custom.drain();
@@ -466,6 +469,7 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
 
   it('keeps the global limit across hosts, starting queued tasks as slots free up', async () => {
     const others = [await Receiver.start(), await Receiver.start()];
+    onTestFinished(() => Promise.all(others.map((r) => r.close())).then(() => undefined));
     const receivers = [receiver, ...others];
     const apps = await Promise.all(receivers.map((r) => t.createApp({ notifyUrl: r.url('/global') })));
     const held = gate();
@@ -474,12 +478,11 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     const dispatcher = dispatcherFor(t, { concurrency: 3, perHostConcurrency: 2, batchSize: 20 });
     try {
       const round = dispatcher.runOnce();
-      await vi.waitFor(() => expect(receivers.reduce((n, r) => n + r.requests.length, 0)).toBe(3));
+      await vi.waitFor(() => expect(receivers.reduce((n, r) => n + r.requests.length, 0)).toBe(3), SETTLED);
       held.open();
       expect(await round).toBe(12);
     } finally {
       await dispatcher.close();
-      await Promise.all(others.map((r) => r.close()));
     }
     expect(peak.total).toBe(3);
     expect(Math.max(...peak.perReceiver.values())).toBeLessThanOrEqual(2);
@@ -490,6 +493,7 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
   it('keeps a short queue for a host that answers slowly and hands the rest back, while other hosts go on', async () => {
     const slow = await t.createApp({ notifyUrl: receiver.url('/slow') });
     const fast = await Receiver.start();
+    onTestFinished(() => fast.close());
     const other = await t.createApp({ notifyUrl: `http://localhost:${fast.port}/fast` });
     const held = holdAnswers(receiver);
     const slowTasks = await enqueueEvents(db(), t.clock, slow.id, 10);
@@ -497,7 +501,7 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     const dispatcher = dispatcherFor(t, { perHostConcurrency: 2, concurrency: 20, batchSize: 20 });
     try {
       const round = dispatcher.runOnce();
-      await vi.waitFor(() => expect(fast.requests).toHaveLength(3));
+      await vi.waitFor(() => expect(fast.requests).toHaveLength(3), SETTLED);
       expect(receiver.requests).toHaveLength(2);
       // Its first two tries take 10 s: at that pace a queue of 2 is 10 s of waiting, so the 8
       // queued behind them (an unmeasured host gets the whole prefetch) are cut to 2.
@@ -519,7 +523,6 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
       expect(receiver.requests).toHaveLength(10);
     } finally {
       await dispatcher.close();
-      await fast.close();
     }
     const rows = await taskRows(db(), [...slowTasks, ...fastTasks]);
     expect(rows.every((r) => r.status === 'succeeded' && r.attempts === 1)).toBe(true);
@@ -533,13 +536,13 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     const dispatcher = dispatcherFor(t, { perHostConcurrency: 2, batchSize: 20, pollIntervalMs: 5 });
     dispatcher.start();
     try {
-      await vi.waitFor(() => expect(receiver.requests).toHaveLength(2));
+      await vi.waitFor(() => expect(receiver.requests).toHaveLength(2), SETTLED);
       expect(dispatcher.metrics.handedBack).toBe(0);
       // Nothing answered yet, but the oldest queued task has waited 2 s (on the clock) for a slot.
       t.clock.advance(2 * SECOND);
-      await vi.waitFor(() => expect(dispatcher.metrics.handedBack).toBe(6));
+      await vi.waitFor(() => expect(dispatcher.metrics.handedBack).toBe(6), SETTLED);
       held.open();
-      await vi.waitFor(() => expect(receiver.requests).toHaveLength(4));
+      await vi.waitFor(() => expect(receiver.requests).toHaveLength(4), SETTLED);
     } finally {
       await dispatcher.close();
     }
@@ -559,7 +562,7 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     });
     try {
       const round = dispatcher.runOnce();
-      await vi.waitFor(() => expect(receiver.requests).toHaveLength(1));
+      await vi.waitFor(() => expect(receiver.requests).toHaveLength(1), SETTLED);
       t.clock.advance(45 * SECOND + 1);
       held.open();
       expect(await round).toBe(2);
@@ -588,7 +591,7 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     const recorded = await enqueueEvents(db(), t.clock, app.id, 4);
     const dispatcher = dispatcherFor(t, { perHostConcurrency: 2, pollIntervalMs: 60_000 });
     dispatcher.start();
-    await vi.waitFor(() => expect(receiver.requests).toHaveLength(2));
+    await vi.waitFor(() => expect(receiver.requests).toHaveLength(2), SETTLED);
     const stopping = dispatcher.stop();
     const inFlight = new Set(receiver.requests.map((r) => r.id));
     // New work committed while stopping is not claimed.
@@ -624,7 +627,7 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     const dispatcher = dispatcherFor(t, { pollIntervalMs: 3_600_000 });
     dispatcher.start();
     try {
-      await vi.waitFor(() => expect(dispatcher.metrics.claims).toBeGreaterThan(0));
+      await vi.waitFor(() => expect(dispatcher.metrics.claims).toBeGreaterThan(0), SETTLED);
       const [recorded] = await enqueueEvents(db(), t.clock, app.id, 1);
       dispatcher.wake();
       await vi.waitFor(async () => expect((await taskRow(db(), recorded!.taskId)).status).toBe('succeeded'), {

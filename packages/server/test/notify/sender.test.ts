@@ -70,8 +70,8 @@ describe('sending one webhook', () => {
     async (url) => {
       const result = await sender.send(message(url));
       expect(result).toMatchObject({ outcome: { delivered: false }, httpStatus: null, refused: false });
-      expect(result.error).toEqual(expect.any(String));
-      expect(receiver.requests).toHaveLength(0);
+      // It says what is wrong with the URL (nothing could have reached the receiver).
+      expect(result.error).toMatch(/url|protocol/i);
     },
   );
 
