@@ -102,20 +102,23 @@ describe.each(backends())('channel callbacks on %s', (backend) => {
       apiV3Key?: string;
       mutate?: (body: string) => string;
       signature?: string;
+      /** A refund notification (`REFUND.*`, resource type `refund`) instead of a payment's. */
+      refundEvent?: string;
     } = {},
   ) {
+    const kind = options.refundEvent ? 'refund' : 'transaction';
     const resource = encryptWechatPayResource({
       plaintext: JSON.stringify(transaction),
       apiV3Key: options.apiV3Key ?? APIV3_KEY,
-      associatedData: 'transaction',
+      associatedData: kind,
     });
     const envelope = {
       id: 'EV-2026030108000000001',
       create_time: formatWechatPayTime(t.clock.now()),
       resource_type: 'encrypt-resource',
-      event_type: 'TRANSACTION.SUCCESS',
-      summary: '支付成功',
-      resource,
+      event_type: options.refundEvent ?? 'TRANSACTION.SUCCESS',
+      summary: options.refundEvent ? '退款成功' : '支付成功',
+      resource: { ...resource, original_type: kind },
     };
     const signedBody = JSON.stringify(envelope);
     const headers = signWechatPayResponse({
@@ -368,6 +371,144 @@ describe.each(backends())('channel callbacks on %s', (backend) => {
   beforeEach(() => {
     // Each case reads the log for its own reason; a fresh clock keeps timestamps in the window.
     t.clock.advance(1000);
+  });
+
+  describe('WeChat refund notifications', () => {
+    /** A paid order (through a real payment callback) with a 500-fen refund sent to WeChat. */
+    async function waitingRefund() {
+      const attempt = await attemptOn(wx, 'wx_native');
+      const { headers, body } = wechatCallback(wechatTransaction(attempt));
+      expect((await post(`/notify/order/${wx.id}`, body, headers)).statusCode).toBe(200);
+      const order = await t.runtime.database.db
+        .selectFrom('orders')
+        .select(['app_id'])
+        .where('id', '=', attempt.orderId)
+        .executeTakeFirstOrThrow();
+      const paid = await t.runtime.database.db
+        .selectFrom('attempts')
+        .select(['id'])
+        .where('no', '=', attempt.no)
+        .executeTakeFirstOrThrow();
+      const no = `R${Date.now()}${Math.random().toString(36).slice(2, 10)}`.slice(0, 32);
+      const row = await t.runtime.database.db
+        .insertInto('refunds')
+        .values({
+          app_id: order.app_id,
+          order_id: attempt.orderId,
+          attempt_id: paid.id,
+          kind: 'merchant',
+          merchant_refund_id: no,
+          no,
+          amount: 500,
+          submitted_at: t.clock.now(),
+          created_at: t.clock.now(),
+          updated_at: t.clock.now(),
+        })
+        .returning(['id'])
+        .executeTakeFirstOrThrow();
+      return { attempt, refundId: row.id, no };
+    }
+
+    const refundResource = (
+      refund: { attempt: Attempt; no: string },
+      overrides: Record<string, unknown> = {},
+    ) => ({
+      mchid: wechatPayConfig().mchId,
+      out_trade_no: refund.attempt.no,
+      transaction_id: '4200000000202603010000000001',
+      out_refund_no: refund.no,
+      refund_id: '50000000382019052709732678859',
+      refund_status: 'SUCCESS',
+      success_time: formatWechatPayTime(t.clock.now()),
+      user_received_account: '支付用户零钱',
+      amount: {
+        total: refund.attempt.amount,
+        refund: 500,
+        payer_total: refund.attempt.amount,
+        payer_refund: 500,
+      },
+      ...overrides,
+    });
+
+    async function books(refund: { attempt: Attempt; refundId: string }) {
+      const db = t.runtime.database.db;
+      const order = await db
+        .selectFrom('orders')
+        .select(['status', 'refunded_amount'])
+        .where('id', '=', refund.attempt.orderId)
+        .executeTakeFirstOrThrow();
+      const row = await db
+        .selectFrom('refunds')
+        .select(['status'])
+        .where('id', '=', refund.refundId)
+        .executeTakeFirstOrThrow();
+      const events = await db
+        .selectFrom('events')
+        .select('type')
+        .where('refund_id', '=', refund.refundId)
+        .execute();
+      return {
+        order: order.status,
+        refunded: Number(order.refunded_amount),
+        refund: row.status,
+        events: events.map((e) => e.type),
+      };
+    }
+
+    const refusals: [
+      string,
+      (r: { attempt: Attempt; no: string }) => Record<string, unknown>,
+      string,
+      string?,
+    ][] = [
+      [
+        'an unknown out_refund_no',
+        (r) => refundResource(r, { out_refund_no: 'R-NOT-OURS' }),
+        'unknown_refund',
+      ],
+      [
+        "another payment's out_trade_no",
+        (r) => refundResource(r, { out_trade_no: 'P-SOMEONE-ELSE' }),
+        'trade_mismatch',
+      ],
+      [
+        'another amount',
+        (r) =>
+          refundResource(r, {
+            amount: { total: r.attempt.amount, refund: 501, payer_total: 1, payer_refund: 1 },
+          }),
+        'amount_mismatch',
+      ],
+      ["another channel's URL", (r) => refundResource(r), 'channel_mismatch', 'other'],
+    ];
+
+    it.each(refusals)('refuses %s and changes nothing', async (_what, build, reason, url) => {
+      const refund = await waitingRefund();
+      const before = await books(refund);
+      expect(before).toEqual({ order: 'paid', refunded: 0, refund: 'waiting', events: [] });
+      const { headers, body } = wechatCallback(build(refund), { refundEvent: 'REFUND.SUCCESS' });
+      const logStart = t.logs().length;
+      const res = await post(`/notify/refund/${url === 'other' ? wxOther.id : wx.id}`, body, headers);
+      expect(res.statusCode).toBeGreaterThanOrEqual(400);
+      expect(res.json()).toEqual({ code: 'FAIL', message: '失败' });
+      expect(await books(refund)).toEqual(before);
+      expect(t.logs().slice(logStart)).toContain(`"reason":"${reason}"`);
+    });
+
+    it('applies a refund notification once, however often WeChat sends it', async () => {
+      const refund = await waitingRefund();
+      const { headers, body } = wechatCallback(refundResource(refund), { refundEvent: 'REFUND.SUCCESS' });
+      for (let i = 0; i < 3; i++) {
+        const res = await post(`/notify/refund/${wx.id}`, body, headers);
+        expect([res.statusCode, res.json()]).toEqual([200, { code: 'SUCCESS', message: '成功' }]);
+      }
+      expect(await books(refund)).toEqual({
+        order: 'paid',
+        refunded: 500,
+        refund: 'succeeded',
+        events: ['refund.succeeded'],
+      });
+    });
   });
 
   it('applies 20 identical callbacks arriving at once exactly once', async () => {
