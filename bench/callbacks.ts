@@ -192,7 +192,7 @@ export async function run(cleanup: Cleanup): Promise<void> {
     raw: {},
   }));
   const sqlSeconds = await timed(trades, CONCURRENCY, async (trade) => {
-    const result = await applyTrade(direct.db, systemClock, { channelId, trade, source: 'callback' });
+    const result = await applyTrade(direct.db, systemClock, { channelId, trade });
     if (result.result !== 'applied') throw new Error(`apply answered ${JSON.stringify(result)}`);
   });
 

@@ -87,7 +87,6 @@ async function pay(request: RunRequest) {
             providerState: 'SUCCESS',
             raw: {},
           },
-          source: 'query',
         });
         commits.push([order.id, monotonicMs()]);
         if (result.result !== 'applied') throw new Error(`apply answered ${JSON.stringify(result)}`);

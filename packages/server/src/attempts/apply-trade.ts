@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { findApp } from '../apps/app.repository.js';
 import type { TradeSnapshot } from '../channels/channel-client.js';
 import { newChannelNo } from '../channels/channel-no.js';
 import type { Clock } from '../clock.js';
@@ -11,9 +12,6 @@ import { insertRefund } from '../refunds/refund.repository.js';
 import { toRefundView } from '../refunds/refund.view.js';
 import * as repo from './attempt.repository.js';
 import { toAttemptView } from './attempt.view.js';
-
-/** Where an outcome came from; recorded in logs, never changes how it is applied. */
-export type OutcomeSource = 'callback' | 'submit_answer' | 'query' | 'close' | 'expiry';
 
 export type ApplyResult =
   /** The outcome changed our books; `taskIds` are the webhook tasks it wrote. */
@@ -45,7 +43,7 @@ export type ApplyResult =
 export async function applyTrade(
   db: Kysely<DB>,
   clock: Clock,
-  input: { channelId: string; trade: TradeSnapshot; source: OutcomeSource },
+  input: { channelId: string; trade: TradeSnapshot },
 ): Promise<ApplyResult> {
   const { trade } = input;
   if (trade.state === 'waiting' || trade.state === 'not_found') return { result: 'unchanged' };
@@ -112,11 +110,8 @@ export async function applyTrade(
 
     // The order was already paid through another attempt: the payer paid twice (an old QR code).
     // The money is real; record it, tell the merchant, and (unless the app said not to) give it back.
-    const app = await trx
-      .selectFrom('apps')
-      .select('auto_refund_duplicates')
-      .where('id', '=', order.app_id)
-      .executeTakeFirstOrThrow();
+    const app = await findApp(trx, order.app_id);
+    if (!app) throw new Error(`app ${order.app_id} of order ${order.id} vanished`);
     const refund = app.auto_refund_duplicates
       ? await insertRefund(trx, {
           appId: order.app_id,

@@ -9,7 +9,7 @@ import { recordEvent } from '../events/event.repository.js';
 import * as orderRepo from '../orders/order.repository.js';
 import { toOrderView } from '../orders/order.service.js';
 import { announceOrderChange } from '../realtime/order-changes.js';
-import { type ApplyResult, applyTrade, type OutcomeSource } from './apply-trade.js';
+import { type ApplyResult, applyTrade } from './apply-trade.js';
 import * as repo from './attempt.repository.js';
 
 /** What asking the channels about an order's waiting attempts found. */
@@ -63,7 +63,6 @@ export class PaymentSync {
     const applied = await applyTrade(this.db, this.clock, {
       channelId: channel.channelId,
       trade,
-      source: 'query',
     });
     return { trade, applied };
   }
@@ -73,24 +72,24 @@ export class PaymentSync {
    * wins: that payment is applied. Otherwise the payment is closed at the channel and then here. If
    * closing fails because the payer paid in between, the second query applies that payment.
    */
-  async closeAttempt(attempt: AttemptRow, source: OutcomeSource): Promise<AttemptCloseOutcome> {
+  async closeAttempt(attempt: AttemptRow): Promise<AttemptCloseOutcome> {
     const channel = await this.#client(attempt);
     const first = await this.#query(attempt, channel);
     if (first.trade.state === 'paid') return paidOrRefused(attempt, first);
-    if (first.trade.state !== 'closed') {
-      try {
-        await channel.client.closePayment(attempt.no);
-      } catch (error) {
-        if (!(error instanceof ChannelError) || error.kind !== 'rejected') throw error;
-        const second = await this.#query(attempt, channel);
-        if (second.trade.state === 'paid') return paidOrRefused(attempt, second);
-        if (second.trade.state !== 'closed') throw error;
-      }
+    // Already closed there: the query's answer has closed it here too.
+    if (first.trade.state === 'closed') return 'closed';
+    try {
+      await channel.client.closePayment(attempt.no);
+    } catch (error) {
+      if (!(error instanceof ChannelError) || error.kind !== 'rejected') throw error;
+      const second = await this.#query(attempt, channel);
+      if (second.trade.state === 'paid') return paidOrRefused(attempt, second);
+      if (second.trade.state !== 'closed') throw error;
+      return 'closed';
     }
     await applyTrade(this.db, this.clock, {
       channelId: channel.channelId,
       trade: closedAtChannel(attempt.no),
-      source,
     });
     return 'closed';
   }
@@ -130,12 +129,12 @@ export class PaymentSync {
    * attempt opened meanwhile. Used by the merchant's close and by the expiry job. A channel that
    * cannot answer throws `channel_error` and leaves the order waiting, to be tried again.
    */
-  async closeOrder(orderId: string, source: 'close' | 'expiry'): Promise<CloseOrderResult> {
+  async closeOrder(orderId: string): Promise<CloseOrderResult> {
     for (let round = 0; round < CLOSE_ROUNDS; round++) {
       const open = await repo.listWaitingAttempts(this.db, orderId, 100);
       for (const attempt of open) {
         try {
-          await this.closeAttempt(attempt, source === 'close' ? 'close' : 'expiry');
+          await this.closeAttempt(attempt);
         } catch (error) {
           if (!(error instanceof ChannelError)) throw error;
           throw new AppError(

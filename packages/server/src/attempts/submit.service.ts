@@ -173,7 +173,6 @@ export class SubmitService {
       const applied = await applyTrade(this.db, this.clock, {
         channelId: channel.id,
         trade: created.trade,
-        source: 'submit_answer',
       });
       if (applied.result === 'rejected') {
         throw new Error(`the channel's answer to attempt ${attempt.no} was refused: ${applied.reason}`);

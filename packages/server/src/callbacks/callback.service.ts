@@ -61,7 +61,6 @@ export class CallbackService {
         channelId: channel.id,
         outTradeNo,
         refund,
-        source: 'callback',
       });
       if (result.result === 'rejected') return refuse(result.reason, { outRefundNo: refund.outRefundNo });
       if (result.result === 'applied') {
@@ -82,7 +81,6 @@ export class CallbackService {
     const result = await applyTrade(this.db, this.clock, {
       channelId: channel.id,
       trade: verified.trade,
-      source: 'callback',
     });
     if (result.result === 'rejected') return refuse(result.reason, { outTradeNo: verified.trade.outTradeNo });
     if (result.result === 'applied') {

@@ -72,7 +72,7 @@ export function paymentQueryJob(deps: JobDependencies): Job {
       const waiting = new Set(orders.filter((o) => o.status === 'waiting').map((o) => o.id));
       return handleEach('payment-query', claimed, deps.logger, async (attempt) => {
         if (waiting.has(attempt.order_id)) await deps.payments.queryAttempt(attempt);
-        else await deps.payments.closeAttempt(attempt, 'query');
+        else await deps.payments.closeAttempt(attempt);
       });
     },
   };
@@ -105,9 +105,7 @@ export function expiryJob(deps: JobDependencies): Job {
         BATCH,
         deps.schedules.expiryLeaseSeconds,
       );
-      return handleEach('expiry', claimed, deps.logger, (order) =>
-        deps.payments.closeOrder(order.id, 'expiry'),
-      );
+      return handleEach('expiry', claimed, deps.logger, (order) => deps.payments.closeOrder(order.id));
     },
   };
 }

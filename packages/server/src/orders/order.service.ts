@@ -217,7 +217,7 @@ export class OrderService {
     if (!order) throw notFound('order');
     if (order.status === 'closed') return toOrderView(order);
     if (order.status === 'waiting') {
-      const { order: after } = await this.payments.closeOrder(order.id, 'close');
+      const { order: after } = await this.payments.closeOrder(order.id);
       if (after.status === 'closed') return toOrderView(after);
       throw new AppError(
         'order_paid',

@@ -8,9 +8,6 @@ import { announceOrderChange } from '../realtime/order-changes.js';
 import * as repo from './refund.repository.js';
 import { toRefundView } from './refund.view.js';
 
-/** Where a refund outcome came from; logged, never changes how it is applied. */
-export type RefundOutcomeSource = 'callback' | 'refund_answer' | 'query';
-
 export type RefundApplyResult =
   | { result: 'applied'; change: 'succeeded' | 'failed'; taskIds: string[] }
   /** Still processing, or we already knew. */
@@ -38,7 +35,6 @@ export async function applyRefund(
     /** The payment the report names, when it names one (callbacks). */
     outTradeNo: string | null;
     refund: RefundSnapshot;
-    source: RefundOutcomeSource;
   },
 ): Promise<RefundApplyResult> {
   const { refund: report } = input;

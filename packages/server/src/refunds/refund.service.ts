@@ -175,12 +175,12 @@ export class RefundService {
       });
     } catch (error) {
       if (error instanceof ChannelError && !isTransientChannelError(error)) {
-        return this.#apply(refusal(refund.no, error), 'refund_answer');
+        return this.#apply(refusal(refund.no, error));
       }
       throw error;
     }
     await repo.markRefundSubmitted(this.db, refund.id, this.clock.now());
-    return this.#apply(answer, 'refund_answer');
+    return this.#apply(answer);
   }
 
   /**
@@ -193,7 +193,7 @@ export class RefundService {
     const report = await target.client.queryRefund(refund.no, target.outTradeNo);
     // Accepted once, unknown now: the provider lost it; sending it again is the idempotent remedy.
     if (report.state === 'not_found') return this.#send(refund, target);
-    return this.#apply(report, 'query');
+    return this.#apply(report);
   }
 
   /** The paid attempt a refund goes back through, and its channel's client. */
@@ -213,8 +213,8 @@ export class RefundService {
     };
   }
 
-  #apply(report: RefundSnapshot, source: 'refund_answer' | 'query'): Promise<RefundApplyResult> {
-    return applyRefund(this.db, this.clock, { channelId: null, outTradeNo: null, refund: report, source });
+  #apply(report: RefundSnapshot): Promise<RefundApplyResult> {
+    return applyRefund(this.db, this.clock, { channelId: null, outTradeNo: null, refund: report });
   }
 
   async #findOrder(appId: string, input: CreateRefundInput): Promise<OrderRow> {

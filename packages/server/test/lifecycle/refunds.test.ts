@@ -387,7 +387,6 @@ describe.each(backends())('refunds on %s', (backend) => {
         channelId: null,
         outTradeNo: null,
         refund: closedReport,
-        source: 'query',
       });
     expect(await apply()).toEqual({ result: 'unchanged' });
     expect(await apply()).toEqual({ result: 'unchanged' });
