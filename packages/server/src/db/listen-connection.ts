@@ -64,7 +64,9 @@ export class ListenConnection {
 
   async #connect(): Promise<void> {
     const { channel } = this.#options;
-    const client = new pg.Client({ connectionString: this.#options.connectionString });
+    // TCP keepalive: a half-open connection (a dropped NAT entry, a vanished host) errors instead of
+    // staying 'listening' while nothing arrives.
+    const client = new pg.Client({ connectionString: this.#options.connectionString, keepAlive: true });
     client.on('notification', (message) => {
       if (message.channel === channel && message.payload) this.#options.onNotification(message.payload);
     });

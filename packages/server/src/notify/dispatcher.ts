@@ -419,7 +419,7 @@ export class NotifyDispatcher {
       await releaseTasks(
         this.#db,
         this.workerId,
-        held.map((h) => h.task.id),
+        held.map((h) => ({ id: h.task.id, leaseUntil: new Date(h.leaseEnd) })),
         until,
       );
     } catch (error) {

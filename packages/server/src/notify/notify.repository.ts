@@ -114,18 +114,23 @@ export async function completeTries(
 
 /**
  * Gives claimed tasks back without trying them: at once (`until` null: a dispatcher stopping) or
- * not before `until` (their destination is busy). Their try count does not change.
+ * not before `until` (their destination is busy). Their try count does not change. Each is named
+ * with the lease its claim set: a copy held past its lease (and claimed again since, even by this
+ * worker) cannot undo the newer claim.
  */
 export async function releaseTasks(
   db: Executor,
   workerId: string,
-  ids: readonly string[],
+  claims: readonly { id: string; leaseUntil: Date }[],
   until: Date | null,
 ): Promise<number> {
-  if (ids.length === 0) return 0;
+  if (claims.length === 0) return 0;
   const result = await sql`
-    UPDATE notify_tasks SET locked_until = ${until}, locked_by = NULL
-     WHERE id = ANY(${[...ids]}::bigint[]) AND locked_by = ${workerId} AND status = 'pending'`.execute(db);
+    UPDATE notify_tasks t SET locked_until = ${until}, locked_by = NULL
+      FROM unnest(${claims.map((c) => c.id)}::bigint[], ${claims.map((c) => c.leaseUntil.toISOString())}::timestamptz[])
+        AS c(id, lease_until)
+     WHERE t.id = c.id AND t.locked_until = c.lease_until AND t.locked_by = ${workerId}
+       AND t.status = 'pending'`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
 }
 

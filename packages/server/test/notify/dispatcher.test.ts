@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { claimDueTasks } from '../../src/notify/notify.repository.js';
+import { claimDueTasks, releaseTasks } from '../../src/notify/notify.repository.js';
 import { NotifyService } from '../../src/notify/notify.service.js';
 import { configureDefaultNotifySchedule } from '../../src/notify/schedule.js';
 import { WebhookSender, webhookSecretKey } from '../../src/notify/sender.js';
@@ -355,6 +355,29 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     expect(logs).toHaveLength(300);
     const statuses = await taskRows(db(), recorded);
     expect(statuses.every((s) => s.status === 'succeeded' && s.attempts === 1)).toBe(true);
+  });
+
+  it('a copy held past its lease cannot hand back the claim made since, even by the same worker', async () => {
+    const app = await t.createApp({ notifyUrl: receiver.url('/stale') });
+    const [recorded] = await enqueueEvents(db(), t.clock, app.id, 1);
+    const claim = async () => {
+      const leaseUntil = new Date(t.clock.now().getTime() + 60 * SECOND);
+      const [task] = await claimDueTasks(db(), { now: t.clock.now(), leaseUntil, workerId: 'w1', limit: 10 });
+      expect(task?.id).toBe(recorded!.taskId);
+      return { id: task!.id, leaseUntil };
+    };
+    const stale = await claim();
+    t.clock.advance(60 * SECOND);
+    const fresh = await claim();
+    expect(await releaseTasks(db(), 'w1', [stale], null)).toBe(0);
+    expect(await taskRow(db(), recorded!.taskId)).toMatchObject({ locked_by: 'w1' });
+    expect(await releaseTasks(db(), 'w2', [fresh], null)).toBe(0);
+    expect(await releaseTasks(db(), 'w1', [fresh], null)).toBe(1);
+    expect(await taskRow(db(), recorded!.taskId)).toMatchObject({
+      locked_by: null,
+      status: 'pending',
+      attempts: 0,
+    });
   });
 
   it("tries a dead dispatcher's task again once its lease ends, with the same webhook-id and body", async () => {
