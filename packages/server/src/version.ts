@@ -4,3 +4,6 @@ import { readFileSync } from 'node:fs';
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
+
+/** How paycenter names itself to the providers and to merchants' webhook endpoints. */
+export const USER_AGENT = `paycenter/${VERSION}`;

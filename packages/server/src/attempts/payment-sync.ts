@@ -23,15 +23,15 @@ export interface SyncResult {
 }
 
 /** At most this many waiting attempts (the newest) are asked about per sync. */
-export const SYNC_MAX_ATTEMPTS = 5;
+const SYNC_MAX_ATTEMPTS = 5;
 
 /** Closing gives up after this many rounds of "a new attempt appeared while we closed the others". */
 const CLOSE_ROUNDS = 3;
 
 /** How closing an attempt ended: it turned out paid (applied), or it can no longer be paid. */
-export type AttemptCloseOutcome = 'paid' | 'closed';
+type AttemptCloseOutcome = 'paid' | 'closed';
 
-export interface CloseOrderResult {
+interface CloseOrderResult {
   order: OrderRow;
   /** True when this call closed the order; false when it was already closed, or was found paid. */
   closed: boolean;

@@ -1,4 +1,3 @@
-import { VERSION } from '../version.js';
 import { CallbackRejected, ChannelError, type RefundSnapshot, type TradeSnapshot } from './channel-client.js';
 import type { Provider } from './channel-codes.js';
 
@@ -6,8 +5,6 @@ import type { Provider } from './channel-codes.js';
  * What both provider clients do alike once a message is authentic: read loosely typed JSON, turn a
  * shape the protocol does not allow into the right error, and name what the provider does not know.
  */
-
-export const USER_AGENT = `paycenter/${VERSION}`;
 
 export type Json = Record<string, unknown>;
 

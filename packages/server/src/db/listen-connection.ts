@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-export interface ListenLogger {
+interface ListenLogger {
   warn(details: Record<string, unknown>, message: string): void;
 }
 

@@ -5,7 +5,7 @@ import type { DB, Executor } from '../db/schema.js';
  * SQL for "now plus the schedule's delay after this many queries" (the delay list inlined, the last
  * repeating), so a claim moves its rows on in the same statement that picks them.
  */
-export function nextDueAfterQuery(
+function nextDueAfterQuery(
   now: Date,
   schedule: readonly number[],
   queryCount: Expression<number>,

@@ -58,7 +58,7 @@ async function handleEach<T extends { id: string }>(
  * or closed) is closed at its channel instead, after the same question: if it was paid, that is a
  * duplicate payment and is applied as one.
  */
-export function paymentQueryJob(deps: JobDependencies): Job {
+function paymentQueryJob(deps: JobDependencies): Job {
   return {
     name: 'payment-query',
     run: async () => {
@@ -79,7 +79,7 @@ export function paymentQueryJob(deps: JobDependencies): Job {
 }
 
 /** Sends refunds the channel has not accepted yet (duplicate-payment refunds start here) and asks about the rest. */
-export function refundJob(deps: JobDependencies): Job {
+function refundJob(deps: JobDependencies): Job {
   return {
     name: 'refund',
     run: async () => {
@@ -95,7 +95,7 @@ export function refundJob(deps: JobDependencies): Job {
 }
 
 /** Closes waiting orders past their expiry: at the channels first (a payment found there wins), then here. */
-export function expiryJob(deps: JobDependencies): Job {
+function expiryJob(deps: JobDependencies): Job {
   return {
     name: 'expiry',
     run: async () => {

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type Agent, request } from 'undici';
-import { VERSION } from '../version.js';
+import { USER_AGENT } from '../version.js';
 import { createWebhookAgent, ForbiddenAddressError } from './address-guard.js';
 import { judgeResponse, type Outcome } from './outcome.js';
 
@@ -107,7 +107,6 @@ function describeError(error: unknown): string {
 export class WebhookSender {
   readonly #agent: Agent;
   readonly #timeoutMs: number;
-  readonly #userAgent = `paycenter/${VERSION}`;
 
   constructor(options: SenderOptions = {}) {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
@@ -140,7 +139,7 @@ export class WebhookSender {
         signal: controller.signal,
         headers: {
           'content-type': 'application/json',
-          'user-agent': this.#userAgent,
+          'user-agent': USER_AGENT,
           'webhook-id': message.webhookId,
           'webhook-timestamp': String(timestamp),
           'webhook-signature': signWebhook(message.secretKey, message.webhookId, timestamp, message.body),

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** One Server-Sent Events message. */
-export interface SseMessage {
+interface SseMessage {
   id?: string;
   event?: string;
   data: string;

@@ -4,7 +4,7 @@ import { principalOf } from '../http/auth.js';
 import { errorResponses, IdParams, Nullable } from '../http/schemas.js';
 import { REFUND_LIMITS, type RefundService } from './refund.service.js';
 
-export const RefundStatusSchema = Type.Union([
+const RefundStatusSchema = Type.Union([
   Type.Literal('waiting'),
   Type.Literal('succeeded'),
   Type.Literal('failed'),

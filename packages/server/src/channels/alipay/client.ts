@@ -1,4 +1,5 @@
 import type { Clock } from '../../clock.js';
+import { USER_AGENT } from '../../version.js';
 import {
   type CallbackAnswer,
   CallbackRejected,
@@ -25,7 +26,6 @@ import {
   readAnswer,
   readCallback,
   str,
-  USER_AGENT,
 } from '../client-support.js';
 import type { HttpResponse, HttpTransport } from '../http-transport.js';
 import { fenToYuan, yuanToFen } from './amount.js';
