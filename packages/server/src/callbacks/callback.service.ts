@@ -53,41 +53,28 @@ export class CallbackService {
       throw error;
     }
 
-    if (verified.kind === 'refund') {
-      // WeChat posts refund results to the refund URL; Alipay reports refunds on the payment's own
-      // notify URL (the order URL). Either way the report is checked against the refund it names.
-      const { refund, outTradeNo } = verified;
-      const result = await applyRefund(this.db, this.clock, {
-        channelId: channel.id,
-        outTradeNo,
-        refund,
-      });
-      if (result.result === 'rejected') return refuse(result.reason, { outRefundNo: refund.outRefundNo });
-      if (result.result === 'applied') {
-        log.info(
-          { channelId, outRefundNo: refund.outRefundNo, change: result.change },
-          'refund callback applied',
-        );
-      }
-      return {
-        handled: true,
-        answer: client.callbackAnswer(true),
-        accepted: true,
-        taskIds: result.result === 'applied' ? result.taskIds : [],
-      };
+    // WeChat posts refund results to the refund URL; Alipay reports refunds on the payment's own notify
+    // URL (the order URL). Either way the report is checked against the refund it names.
+    if (verified.kind === 'payment' && kind !== 'order') {
+      return refuse('payment_on_refund_url', { outTradeNo: verified.trade.outTradeNo });
     }
-    if (kind !== 'order') return refuse('payment_on_refund_url', { outTradeNo: verified.trade.outTradeNo });
-
-    const result = await applyTrade(this.db, this.clock, {
-      channelId: channel.id,
-      trade: verified.trade,
-    });
-    if (result.result === 'rejected') return refuse(result.reason, { outTradeNo: verified.trade.outTradeNo });
+    const [result, subject] =
+      verified.kind === 'refund'
+        ? [
+            await applyRefund(this.db, this.clock, {
+              channelId: channel.id,
+              outTradeNo: verified.outTradeNo,
+              refund: verified.refund,
+            }),
+            { outRefundNo: verified.refund.outRefundNo },
+          ]
+        : [
+            await applyTrade(this.db, this.clock, { channelId: channel.id, trade: verified.trade }),
+            { outTradeNo: verified.trade.outTradeNo },
+          ];
+    if (result.result === 'rejected') return refuse(result.reason, subject);
     if (result.result === 'applied') {
-      log.info(
-        { channelId, outTradeNo: verified.trade.outTradeNo, change: result.change },
-        'channel callback applied',
-      );
+      log.info({ channelId, ...subject, change: result.change }, `${verified.kind} callback applied`);
     }
     return {
       handled: true,

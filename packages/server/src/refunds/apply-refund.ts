@@ -70,49 +70,33 @@ export async function applyRefund(
         await repo.releaseHeldRefund(trx, refund.id, now);
       return { result: 'unchanged' };
     }
-    const channel = { channelId: attempt.channel_id, channelCode: attempt.channel_code };
-
-    if (failing) {
-      const failed = await repo.markRefundFailed(trx, refund.id, {
-        reason: failureText(report),
-        held: report.state === 'held',
-        now,
-      });
-      if (!failed) throw new Error(`refund ${refund.id} changed while locked`);
-      const { taskId } = await recordEvent(trx, {
-        appId: failed.app_id,
-        type: 'refund.failed',
-        orderId: failed.order_id,
-        refundId: failed.id,
-        data: { ...toRefundView(failed) },
-        notifyUrl: order.notify_url,
-        channel,
-        now,
-      });
-      return { result: 'applied', change: 'failed', taskIds: [taskId] };
-    }
-
-    const succeeded = await repo.markRefundSucceeded(trx, refund.id, refund.status, {
-      channelRefundNo: report.channelRefundNo,
-      succeededAt: report.finishedAt ?? now,
-      now,
-    });
-    if (!succeeded) throw new Error(`refund ${refund.id} changed while locked`);
-    if (succeeded.kind === 'merchant') {
-      const counted = await orderRepo.addRefundedAmount(trx, order.id, Number(succeeded.amount), now);
+    const changed = failing
+      ? await repo.markRefundFailed(trx, refund.id, {
+          reason: failureText(report),
+          held: report.state === 'held',
+          now,
+        })
+      : await repo.markRefundSucceeded(trx, refund.id, refund.status, {
+          channelRefundNo: report.channelRefundNo,
+          succeededAt: report.finishedAt ?? now,
+          now,
+        });
+    if (!changed) throw new Error(`refund ${refund.id} changed while locked`);
+    if (!failing && changed.kind === 'merchant') {
+      const counted = await orderRepo.addRefundedAmount(trx, order.id, Number(changed.amount), now);
       if (!counted) throw new Error(`order ${order.id} is ${order.status}; refund ${refund.id} cannot count`);
     }
     const { taskId } = await recordEvent(trx, {
-      appId: succeeded.app_id,
-      type: 'refund.succeeded',
-      orderId: succeeded.order_id,
-      refundId: succeeded.id,
-      data: { ...toRefundView(succeeded) },
+      appId: changed.app_id,
+      type: failing ? 'refund.failed' : 'refund.succeeded',
+      orderId: changed.order_id,
+      refundId: changed.id,
+      data: { ...toRefundView(changed) },
       notifyUrl: order.notify_url,
-      channel,
+      channel: { channelId: attempt.channel_id, channelCode: attempt.channel_code },
       now,
     });
-    return { result: 'applied', change: 'succeeded', taskIds: [taskId] };
+    return { result: 'applied', change: failing ? 'failed' : 'succeeded', taskIds: [taskId] };
   });
   if (outcome.result === 'applied') announceOrderChange(db, found.order_id);
   return outcome;
