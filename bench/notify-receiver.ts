@@ -39,6 +39,9 @@ const port = Number(process.env.PORT);
 
 const now = () => performance.timeOrigin + performance.now();
 
+/** What `GET /stats` answers: the phase's counts and times, `distinct` webhook-ids among them. */
+export type ReceiverStats = Omit<Phase, 'firstArrival'> & { distinct: number };
+
 function newPhase(target: number): Phase {
   return {
     target,
@@ -105,7 +108,8 @@ const server = http.createServer((request, response) => {
   }
   if (request.method === 'GET' && url.pathname === '/stats') {
     const { firstArrival, ...counts } = phase;
-    return json(response, { ...counts, distinct: firstArrival.size });
+    const stats: ReceiverStats = { ...counts, distinct: firstArrival.size };
+    return json(response, stats);
   }
   if (request.method === 'GET' && url.pathname === '/arrivals')
     return json(response, [...phase.firstArrival]);

@@ -28,6 +28,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { GraphilePeerConfig, NoQueueConfig, PgBossPeerConfig, WebhookJob } from './notify-peer.js';
+import type { ReceiverStats } from './notify-receiver.js';
 import type { Cleanup } from './support/cleanup.js';
 import { createScratchDatabase, postgresVersion, withClient } from './support/database.js';
 import { buildServer, PAYCENTER_CLI, REPO_ROOT, runPaycenterCommand } from './support/paycenter.js';
@@ -116,17 +117,6 @@ interface Row {
   peakRssBytes: number;
   duplicates: number;
   bodyBytes: number;
-}
-
-interface ReceiverStats {
-  target: number;
-  distinct: number;
-  requests: number;
-  badSignatures: number;
-  bodyBytes: number;
-  firstAt: number | null;
-  lastAt: number | null;
-  completeAt: number | null;
 }
 
 interface Setup {
