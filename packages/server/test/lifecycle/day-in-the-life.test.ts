@@ -5,6 +5,7 @@ import { CHANNEL_CODES } from '../../src/channels/channel-codes.js';
 import { backends } from '../helpers/backends.js';
 import { startTestApp, type TestApp } from '../helpers/harness.js';
 import { MerchantReceiver } from './merchant-receiver.js';
+import { eventually } from './sandbox-shop.js';
 import {
   type Fate,
   inPool,
@@ -14,7 +15,6 @@ import {
   prng,
   type Scenario,
   sleep,
-  waitFor,
 } from './simulation.js';
 
 /**
@@ -377,13 +377,15 @@ describe.each(backends())('a day in the life of paycenter on %s', (backend) => {
           payment.provider === 'alipay' ? ['succeeded'] : ['waiting', refund.failed ? 'failed' : 'succeeded'],
         );
         // WeChat finishes a refund a moment later and only then calls back: wait for that callback.
-        const sent = await waitFor(
-          () =>
+        await eventually(
+          async () =>
             sandbox.callbacks.pendingModes() === 0 &&
-            payment.refunds.some((r) => r.outRefundNo === view.no && r.status !== 'processing'),
+            payment.refunds.some((r) => r.outRefundNo === view.no && r.status !== 'processing')
+              ? true
+              : undefined,
+          `the sandbox to finish refund ${view.no} of order ${order.index}`,
           5000,
         );
-        if (!sent) throw new Error(`the sandbox did not finish refund ${view.no} of order ${order.index}`);
       }
       if (order.refunds.length > 0) {
         // One fen more than is left is refused, and changes nothing (the books are checked below).

@@ -1,6 +1,6 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Webhook } from 'standardwebhooks';
+import { Receiver } from '../helpers/webhook-receiver.js';
 
 /** One webhook as the merchant received it, its signature checked. */
 export interface ReceivedWebhook {
@@ -16,26 +16,26 @@ export interface ReceivedWebhook {
 }
 
 /**
- * The merchant's webhook endpoint for the simulation: a real HTTP server on 127.0.0.1 that checks
- * every request's Standard Webhooks signature with the `standardwebhooks` package and records the
- * event. `failFirstTry(id)` says which event ids get a 500 on their first try, so the dispatcher's
- * retries are part of the day too. A request that does not verify is recorded in `rejected` and
- * answered 400 (the test then fails on it).
+ * The merchant's webhook endpoint for the simulation: the tests' webhook `Receiver` (a real HTTP
+ * server on 127.0.0.1) answering as a merchant would. It checks every request's Standard Webhooks
+ * signature with the `standardwebhooks` package and records the event. `failFirstTry(id)` says which
+ * event ids get a 500 on their first try, so the dispatcher's retries are part of the day too. A
+ * request that does not verify is recorded in `rejected` and answered 400 (the test then fails on it).
  */
 export class MerchantReceiver {
   readonly received: ReceivedWebhook[] = [];
   readonly rejected: string[] = [];
   readonly #tries = new Map<string, number>();
-  readonly #server: http.Server;
+  readonly #http: Receiver;
   readonly #webhook: () => Webhook | undefined;
   readonly #failFirstTry: (id: string) => boolean;
 
   private constructor(
-    server: http.Server,
+    receiver: Receiver,
     secret: () => string | undefined,
     failFirstTry: (id: string) => boolean,
   ) {
-    this.#server = server;
+    this.#http = receiver;
     let cached: { secret: string; webhook: Webhook } | undefined;
     this.#webhook = () => {
       const value = secret();
@@ -51,24 +51,21 @@ export class MerchantReceiver {
     secret: () => string | undefined;
     failFirstTry: (id: string) => boolean;
   }): Promise<MerchantReceiver> {
-    const server = http.createServer();
-    const receiver = new MerchantReceiver(server, options.secret, options.failFirstTry);
-    server.on('request', (request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        const status = receiver.#handle(request.url ?? '', request.headers, body);
-        response.writeHead(status, { 'content-type': 'application/json' });
-        response.end(status === 200 ? '{"code":"SUCCESS"}' : '{"code":"FAIL"}');
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return receiver;
+    const http = await Receiver.start();
+    const merchant = new MerchantReceiver(http, options.secret, options.failFirstTry);
+    http.respond = (request) => {
+      const status = merchant.#handle(request.path, request.headers, request.body);
+      return {
+        status,
+        body: status === 200 ? '{"code":"SUCCESS"}' : '{"code":"FAIL"}',
+        headers: { 'content-type': 'application/json' },
+      };
+    };
+    return merchant;
   }
 
   get origin(): string {
-    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    return `http://127.0.0.1:${this.#http.port}`;
   }
 
   /** The app's notify URL. */
@@ -82,11 +79,10 @@ export class MerchantReceiver {
   }
 
   close(): Promise<void> {
-    this.#server.closeAllConnections();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
+    return this.#http.close();
   }
 
-  #handle(path: string, headers: http.IncomingHttpHeaders, body: string): number {
+  #handle(path: string, headers: IncomingHttpHeaders, body: string): number {
     const id = String(headers['webhook-id'] ?? '');
     const timestamp = String(headers['webhook-timestamp'] ?? '');
     const signatures = String(headers['webhook-signature'] ?? '').split(' ');

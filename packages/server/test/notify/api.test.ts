@@ -4,7 +4,8 @@ import type { NotifyDispatcher } from '../../src/notify/dispatcher.js';
 import { NotifyService } from '../../src/notify/notify.service.js';
 import { backends } from '../helpers/backends.js';
 import { ADMIN_TOKEN, newOrder, startTestApp, type TestApp } from '../helpers/harness.js';
-import { dispatcherFor, notifyHttp, Receiver } from './helpers.js';
+import { Receiver } from '../helpers/webhook-receiver.js';
+import { dispatcherFor, notifyHttp } from './helpers.js';
 
 describe.each(backends())('the notify task API on %s', (backend) => {
   let t: TestApp;

@@ -11,7 +11,8 @@ import { type Database, openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { NotifyDispatcher } from '../../src/notify/dispatcher.js';
 import { backends, testDatabaseUrlFor } from '../helpers/backends.js';
-import { enqueueEvents, gate, Receiver, taskRows } from './helpers.js';
+import { Receiver } from '../helpers/webhook-receiver.js';
+import { enqueueEvents, gate, taskRows } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/dispatcher-child.ts', import.meta.url));
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;

@@ -7,17 +7,8 @@ import { WebhookSender, webhookSecretKey } from '../../src/notify/sender.js';
 import { VERSION } from '../../src/version.js';
 import { backends } from '../helpers/backends.js';
 import { startTestApp, type TestApp } from '../helpers/harness.js';
-import {
-  dispatcherFor,
-  enqueueEvents,
-  gate,
-  holdAnswers,
-  logRows,
-  Receiver,
-  taskRow,
-  taskRows,
-  webhookHeaders,
-} from './helpers.js';
+import { Receiver, webhookHeaders } from '../helpers/webhook-receiver.js';
+import { dispatcherFor, enqueueEvents, gate, holdAnswers, logRows, taskRow, taskRows } from './helpers.js';
 
 /** Real servers and a real database do the work: wait generously, check often. */
 const SETTLED = { timeout: 10_000, interval: 10 };

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { backends } from '../helpers/backends.js';
 import { newOrder, startTestApp, type TestApp } from '../helpers/harness.js';
-import { dispatcherFor, Receiver, webhookHeaders } from './helpers.js';
+import { Receiver, webhookHeaders } from '../helpers/webhook-receiver.js';
+import { dispatcherFor } from './helpers.js';
 
 describe.each(backends())('a paid order in the sandbox, end to end, on %s', (backend) => {
   let t: TestApp;

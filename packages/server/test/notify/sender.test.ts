@@ -2,7 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebhookSender } from '../../src/notify/sender.js';
-import { holdAnswers, Receiver } from './helpers.js';
+import { Receiver } from '../helpers/webhook-receiver.js';
+import { holdAnswers } from './helpers.js';
 
 const key = Buffer.alloc(32, 3);
 const message = (url: string) => ({

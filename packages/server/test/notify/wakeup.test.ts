@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { WakeupBus } from '../../src/notify/wakeup.js';
 import { backends } from '../helpers/backends.js';
 import { startTestApp, type TestApp } from '../helpers/harness.js';
-import { dispatcherFor, enqueueEvents, Receiver, taskRow } from './helpers.js';
+import { Receiver } from '../helpers/webhook-receiver.js';
+import { dispatcherFor, enqueueEvents, taskRow } from './helpers.js';
 
 describe('in-process wake-ups (embedded mode)', () => {
   it('runs the listeners at once and needs no connection', async () => {
