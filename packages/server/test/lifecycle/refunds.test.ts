@@ -26,6 +26,29 @@ describe.each(backends())('refunds on %s', (backend) => {
     return { order, attempt };
   }
 
+  /**
+   * A WeChat refund of the whole of a paid order that the sandbox answers ABNORMAL (the payer's card
+   * cannot take it), once its callback has made it `failed` here.
+   */
+  async function abnormalRefund(amount: number, merchantRefundId: string) {
+    const { order, attempt } = await paidOrder('wx_native', amount);
+    const created = await refund({
+      orderId: order.id,
+      merchantRefundId,
+      amount,
+      reason: 'SANDBOX_ABNORMAL card cancelled',
+    });
+    expect(created.json().status).toBe('waiting');
+    const refundId = created.json().id as string;
+    const view = async () =>
+      (await shop.t.merchant(shop.app.apiKey, 'GET', `/api/v1/refunds/${refundId}`)).json();
+    const failed = await eventually(async () => {
+      const current = await view();
+      return current.status === 'waiting' ? undefined : current;
+    }, 'the ABNORMAL refund callback');
+    return { order, attempt, refundId, view, failed };
+  }
+
   const refundRows = async () =>
     Number(
       (
@@ -232,21 +255,7 @@ describe.each(backends())('refunds on %s', (backend) => {
   });
 
   it('reports a WeChat refund that ends ABNORMAL as refund.failed, and counts it once WeChat pays it out after all', async () => {
-    const { order, attempt } = await paidOrder('wx_native', 600);
-    const created = await refund({
-      orderId: order.id,
-      merchantRefundId: 'X-1',
-      amount: 600,
-      reason: 'SANDBOX_ABNORMAL card cancelled',
-    });
-    expect(created.json().status).toBe('waiting');
-    const refundId = created.json().id as string;
-    const view = async () =>
-      (await shop.t.merchant(shop.app.apiKey, 'GET', `/api/v1/refunds/${refundId}`)).json();
-    const failed = await eventually(async () => {
-      const current = await view();
-      return current.status === 'waiting' ? undefined : current;
-    }, 'the ABNORMAL refund callback');
+    const { order, attempt, refundId, view, failed } = await abnormalRefund(600, 'X-1');
     expect(failed).toMatchObject({
       status: 'failed',
       failureReason: expect.stringMatching(/^ABNORMAL: /),
@@ -315,20 +324,8 @@ describe.each(backends())('refunds on %s', (backend) => {
   });
 
   it('keeps asking WeChat about a refund it holds (ABNORMAL): a lost payout callback is found by the refund job', async () => {
-    const { order, attempt } = await paidOrder('wx_native', 400);
-    const created = await refund({
-      orderId: order.id,
-      merchantRefundId: 'H-1',
-      amount: 400,
-      reason: 'SANDBOX_ABNORMAL card frozen',
-    });
-    const refundId = created.json().id as string;
-    const view = async () =>
-      (await shop.t.merchant(shop.app.apiKey, 'GET', `/api/v1/refunds/${refundId}`)).json();
-    const failed = await eventually(
-      async () => ((await view()).status === 'failed' ? await view() : undefined),
-      'the ABNORMAL refund callback',
-    );
+    const { order, attempt, refundId, view, failed } = await abnormalRefund(400, 'H-1');
+    expect(failed.status).toBe('failed');
     // The payout's callback is lost.
     shop.t.runtime.sandbox!.callbacks.setMode('drop', 1);
     const rerouted = await shop.t.runtime.http.inject({
@@ -360,20 +357,10 @@ describe.each(backends())('refunds on %s', (backend) => {
   });
 
   it('frees the money of a held refund the provider closes instead, without another event', async () => {
-    const { order } = await paidOrder('wx_native', 300);
-    const created = await refund({
-      orderId: order.id,
-      merchantRefundId: 'H-2',
-      amount: 300,
-      reason: 'SANDBOX_ABNORMAL card frozen',
-    });
-    const refundId = created.json().id as string;
-    const no = await eventually(async () => {
-      const current = (await shop.t.merchant(shop.app.apiKey, 'GET', `/api/v1/refunds/${refundId}`)).json();
-      return current.status === 'failed' ? (current.no as string) : undefined;
-    }, 'the ABNORMAL refund callback');
+    const { order, failed } = await abnormalRefund(300, 'H-2');
+    expect(failed.status).toBe('failed');
     const closedReport = {
-      outRefundNo: no,
+      outRefundNo: failed.no as string,
       state: 'failed' as const,
       amount: 300,
       channelRefundNo: null,
