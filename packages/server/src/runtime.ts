@@ -60,7 +60,15 @@ export function createServices(
   const clients = new ChannelClients(channels, { transport: options.transport ?? undiciTransport(), clock });
   const urls = options.urls ?? { publicUrl: () => 'http://localhost:8080' };
   const schedules = options.schedules ?? DEFAULT_LIFECYCLE_SCHEDULES;
-  const payments = new PaymentSync(database.db, channels, clients, clock);
+  // The last query of a closed attempt comes as long after its order's expiry as the first query of
+  // a new one after its submit.
+  const payments = new PaymentSync(
+    database.db,
+    channels,
+    clients,
+    clock,
+    queryDelaySeconds(schedules.paymentQuery, 0),
+  );
   return {
     apps: new AppService(database.db, secrets, clock),
     channels,

@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import { type SqlBool, sql, type Transaction } from 'kysely';
 import type { AttemptStatus, DB, DisplayMode, Executor } from '../db/schema.js';
 import { claimDueQueries } from '../jobs/due-queries.js';
 
@@ -147,7 +147,36 @@ export async function listWaitingAttempts(db: Executor, orderId: string, limit: 
     .execute();
 }
 
-/** Claims the waiting attempts whose next query is due (see `claimDueQueries`). */
+/**
+ * Claims the attempts whose next query is due (see `claimDueQueries`): the waiting ones, and closed
+ * ones awaiting their last query (`scheduleLastQuery`).
+ */
 export async function claimDueAttempts(db: Executor, now: Date, limit: number, schedule: readonly number[]) {
-  return claimDueQueries(db, 'attempts', now, limit, schedule);
+  return claimDueQueries(db, 'attempts', now, limit, schedule, sql<SqlBool>`status = 'closed'`);
+}
+
+/**
+ * A closed attempt its channel did not know when it was closed may still be opened and paid until
+ * its order's expiry (the payment's time_expire): one last query `delaySeconds` after that.
+ */
+export async function scheduleLastQuery(db: Executor, id: string, delaySeconds: number): Promise<void> {
+  await db
+    .updateTable('attempts')
+    .set({
+      next_query_at: (eb) =>
+        sql<Date>`${eb.selectFrom('orders').select('expire_at').whereRef('orders.id', '=', 'attempts.order_id')} + make_interval(secs => ${delaySeconds})`,
+    })
+    .where('id', '=', id)
+    .where('status', '=', 'closed')
+    .execute();
+}
+
+/** The last query of a closed attempt was made (and found nothing to apply): no more. */
+export async function endLastQuery(db: Executor, id: string): Promise<void> {
+  await db
+    .updateTable('attempts')
+    .set({ next_query_at: null })
+    .where('id', '=', id)
+    .where('status', '=', 'closed')
+    .execute();
 }

@@ -48,7 +48,20 @@ export class PaymentSync {
     private readonly channels: ChannelService,
     private readonly clients: ChannelClients,
     private readonly clock: Clock,
+    /** Seconds after its order's expiry for the last query of an attempt closed while unknown to its channel. */
+    private readonly lastQueryDelaySeconds: number,
   ) {}
+
+  /**
+   * The last query of an attempt closed while unknown to its channel: a payment made since is applied
+   * (to a closed order: the payer paid); one opened but still unpaid is closed at the channel now;
+   * then nothing more is asked. A channel that cannot answer leaves it due on the query schedule.
+   */
+  async lastQuery(attempt: AttemptRow): Promise<void> {
+    const { trade } = await this.queryAttempt(attempt);
+    if (trade.state === 'waiting') await this.closeAttempt(attempt);
+    await repo.endLastQuery(this.db, attempt.id);
+  }
 
   /** Asks the channel about one attempt and applies the answer. Throws ChannelError when it cannot answer. */
   async queryAttempt(attempt: AttemptRow): Promise<{ trade: TradeSnapshot; applied: ApplyResult }> {
@@ -91,6 +104,11 @@ export class PaymentSync {
       channelId: channel.channelId,
       trade: closedAtChannel(attempt.no),
     });
+    // The channel did not know the payment (an Alipay page the payer has not opened yet): the payer
+    // can still open and pay it until its time_expire, so it is asked about once more after that.
+    if (first.trade.state === 'not_found') {
+      await repo.scheduleLastQuery(this.db, attempt.id, this.lastQueryDelaySeconds);
+    }
     return 'closed';
   }
 

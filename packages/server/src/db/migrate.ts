@@ -4,6 +4,7 @@ import * as notifyLease from './migrations/0002_notify_lease.js';
 import * as lifecycle from './migrations/0003_lifecycle.js';
 import * as payerCheck from './migrations/0004_payer_check.js';
 import * as refundHeld from './migrations/0005_refund_held.js';
+import * as closedAttemptQuery from './migrations/0006_closed_attempt_query.js';
 
 /** Migrations ship inside the build, in order; names sort as they apply. */
 const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '0003_lifecycle': lifecycle,
   '0004_payer_check': payerCheck,
   '0005_refund_held': refundHeld,
+  '0006_closed_attempt_query': closedAttemptQuery,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

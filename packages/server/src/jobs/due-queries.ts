@@ -1,4 +1,4 @@
-import { type Expression, type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
+import { type Expression, type Kysely, type RawBuilder, type Selectable, type SqlBool, sql } from 'kysely';
 import type { DB, Executor } from '../db/schema.js';
 
 /**
@@ -30,7 +30,7 @@ export async function claimDueQueries<T extends QueriedTable>(
   now: Date,
   limit: number,
   schedule: readonly number[],
-  alsoOpen?: RawBuilder<boolean>,
+  alsoOpen?: RawBuilder<SqlBool>,
 ): Promise<Selectable<DB[T]>[]> {
   // Both tables have the columns used here; Kysely cannot see that through a union of table names.
   const rows = await (db as Kysely<DB>)
@@ -46,7 +46,7 @@ export async function claimDueQueries<T extends QueriedTable>(
         .where((eb) =>
           alsoOpen === undefined
             ? eb('status', '=', 'waiting')
-            : eb.or([eb('status', '=', 'waiting'), eb(alsoOpen, '=', true)]),
+            : eb.or([eb('status', '=', 'waiting'), alsoOpen]),
         )
         .where('next_query_at', '<=', now)
         .orderBy('next_query_at')

@@ -71,7 +71,8 @@ function paymentQueryJob(deps: JobDependencies): Job {
       const orders = await orderRepo.findOrdersByIds(deps.db, [...new Set(claimed.map((a) => a.order_id))]);
       const waiting = new Set(orders.filter((o) => o.status === 'waiting').map((o) => o.id));
       return handleEach('payment-query', claimed, deps.logger, async (attempt) => {
-        if (waiting.has(attempt.order_id)) await deps.payments.queryAttempt(attempt);
+        if (attempt.status === 'closed') await deps.payments.lastQuery(attempt);
+        else if (waiting.has(attempt.order_id)) await deps.payments.queryAttempt(attempt);
         else await deps.payments.closeAttempt(attempt);
       });
     },

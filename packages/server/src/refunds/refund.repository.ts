@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { type SqlBool, sql, type Transaction } from 'kysely';
 import type { DB, Executor, RefundKind, RefundRow, RefundStatus } from '../db/schema.js';
 import { claimDueQueries } from '../jobs/due-queries.js';
 
@@ -193,5 +193,5 @@ export async function claimDueRefunds(
   limit: number,
   schedule: readonly number[],
 ): Promise<RefundRow[]> {
-  return claimDueQueries(db, 'refunds', now, limit, schedule, sql<boolean>`held_by_provider`);
+  return claimDueQueries(db, 'refunds', now, limit, schedule, sql<SqlBool>`held_by_provider`);
 }

@@ -173,13 +173,51 @@ describe.each(backends())('order lifecycle on %s', (backend) => {
     expect(await shop.events(order.id)).toEqual(['order.paid']);
   });
 
-  it('closes an Alipay page payment the payer never opened (unknown to Alipay) on expiry', async () => {
+  const nextQueryAt = async (attemptId: string) =>
+    (
+      await shop.t.runtime.database.db
+        .selectFrom('attempts')
+        .select('next_query_at')
+        .where('id', '=', attemptId)
+        .executeTakeFirstOrThrow()
+    ).next_query_at;
+
+  it('closes an Alipay page payment the payer never opened (unknown to Alipay) on expiry, and asks once more after it', async () => {
     const order = await shop.order({ expireInSeconds: 120 });
-    await shop.submit(order.id, 'alipay_pc');
+    const attempt = await shop.submit(order.id, 'alipay_pc');
     shop.t.clock.advance(121_000);
     await jobs().runUntilQuiet();
     expect((await shop.getOrder(order.id)).status).toBe('closed');
     expect((await attemptsOf(order.id)).map((a) => a.status)).toEqual(['closed']);
+    // Alipay could not close what it did not know: one last query 60 s after the order's expiry.
+    expect(await nextQueryAt(attempt.id)).toEqual(new Date(new Date(order.expireAt).getTime() + MINUTE));
+    shop.t.clock.advance(MINUTE);
+    expect(await jobs().runUntilQuiet()).toBe(1);
+    expect(await nextQueryAt(attempt.id)).toBeNull();
+    expect(await shop.events(order.id)).toEqual(['order.closed']);
+    shop.t.clock.advance(60 * MINUTE);
+    expect(await jobs().runUntilQuiet()).toBe(0);
+  });
+
+  it("finds a payment made on an unopened Alipay page after the merchant's close, though its callback is lost", async () => {
+    const order = await shop.order({ expireInSeconds: 600 });
+    const attempt = await shop.submit(order.id, 'alipay_pc');
+    const closed = await shop.t.merchant(shop.app.apiKey, 'POST', `/api/v1/orders/${order.id}/close`);
+    expect(closed.json()).toMatchObject({ status: 'closed' });
+    // The payer still had the page: opens it and pays; the notify is lost.
+    const page = await fetch(attempt.displayContent);
+    await page.arrayBuffer();
+    expect(page.status).toBe(200);
+    sandbox().callbacks.setMode('drop', 1);
+    await shop.pay(attempt.no);
+    await shop.settle();
+    expect((await shop.getOrder(order.id)).status).toBe('closed');
+    // After the order's expiry (and Alipay's time_expire), the last query finds the money.
+    shop.t.clock.advance(10 * MINUTE + MINUTE);
+    await jobs().runUntilQuiet();
+    expect(await shop.getOrder(order.id)).toMatchObject({ status: 'paid', channelCode: 'alipay_pc' });
+    expect(await shop.events(order.id)).toEqual(['order.closed', 'order.paid']);
+    expect(await nextQueryAt(attempt.id)).toBeNull();
   });
 
   it("closes a merchant's order with a payment in progress at the channel, and finds a paid one paid", async () => {

@@ -14,9 +14,12 @@ export interface SandboxShop {
   /** Creates an order (expiring in `expireInSeconds`, default 900) and returns its view. */
   order(
     overrides?: Record<string, unknown>,
-  ): Promise<{ id: string; amount: number; merchantOrderId: string }>;
+  ): Promise<{ id: string; amount: number; merchantOrderId: string; expireAt: string }>;
   /** Submits the order to a channel; the attempt view. */
-  submit(orderId: string, code: ChannelCode): Promise<{ id: string; no: string; status: string }>;
+  submit(
+    orderId: string,
+    code: ChannelCode,
+  ): Promise<{ id: string; no: string; status: string; displayContent: string }>;
   /** The payer pays the attempt at the sandbox; its callback goes out by the sandbox's callback mode. */
   pay(no: string): Promise<void>;
   /** Waits (bounded) until the sandbox has no callback in flight or waiting for a retry. */
