@@ -38,7 +38,9 @@ describe.each(backends())('refunds on %s', (backend) => {
       amount,
       reason: 'SANDBOX_ABNORMAL card cancelled',
     });
-    expect(created.json().status).toBe('waiting');
+    // WeChat answers "processing"; its ABNORMAL callback may already have been applied by the time
+    // the answer is read back.
+    expect(created.json().status).toBeOneOf(['waiting', 'failed']);
     const refundId = created.json().id as string;
     const view = async () =>
       (await shop.t.merchant(shop.app.apiKey, 'GET', `/api/v1/refunds/${refundId}`)).json();
@@ -216,8 +218,10 @@ describe.each(backends())('refunds on %s', (backend) => {
     const { order } = await paidOrder('wx_native', 800);
     const created = await refund({ orderId: order.id, merchantRefundId: 'W-1', amount: 500 });
     expect(created.statusCode).toBe(201);
-    expect(created.json().status).toBe('waiting');
-    // While it is in progress, its money is spoken for.
+    // WeChat answers "processing"; its callback may already have finished the refund by the time the
+    // answer is read back.
+    expect(created.json().status).toBeOneOf(['waiting', 'succeeded']);
+    // While it is in progress (or once it succeeded), its money is spoken for.
     const tooMuch = await refund({ orderId: order.id, merchantRefundId: 'W-2', amount: 301 });
     expect(tooMuch.json().error.code).toBe('refund_exceeds_balance');
     const done = await eventually(async () => {
