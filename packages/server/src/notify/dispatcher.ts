@@ -267,7 +267,7 @@ export class NotifyDispatcher {
     const room = this.#prefetch - this.#queued;
     if (room <= 0) return 0;
     const { tasks, leaseEnd } = await this.#claim(Math.min(this.#batchSize, room));
-    await Promise.all(this.#dispatch(tasks, leaseEnd));
+    await Promise.all(this.#dispatch(tasks, leaseEnd).settled);
     await this.#settled();
     return tasks.length;
   }
@@ -314,8 +314,10 @@ export class NotifyDispatcher {
         this.#logger.error({ err: error }, 'claiming notify tasks failed; retrying at the next poll');
         return;
       }
-      this.#backlog = claimed.tasks.length === limit;
-      this.#dispatch(claimed.tasks, claimed.leaseEnd);
+      const { kept } = this.#dispatch(claimed.tasks, claimed.leaseEnd);
+      // A full claim says more is due; but when its hosts' queues took none of it (one slow host's
+      // backlog), claiming on would only walk that backlog handing it back: wait for room or a poll.
+      this.#backlog = claimed.tasks.length === limit && kept > 0;
     }
   }
 
@@ -335,10 +337,11 @@ export class NotifyDispatcher {
 
   /**
    * Queues claimed tasks by host, starts what the limits allow, and hands back what a host's queue
-   * does not take. Returns one promise per task, settled when it is tried or handed back.
+   * does not take. Returns one promise per task, settled when it is tried or handed back, and how
+   * many were kept (started or queued).
    */
-  #dispatch(tasks: readonly ClaimedTask[], leaseEnd: number): Promise<void>[] {
-    if (tasks.length === 0) return [];
+  #dispatch(tasks: readonly ClaimedTask[], leaseEnd: number): { settled: Promise<void>[]; kept: number } {
+    if (tasks.length === 0) return { settled: [], kept: 0 };
     const now = this.#clock.now().getTime();
     const settled: Promise<void>[] = [];
     const touched = new Set<Host>();
@@ -356,8 +359,8 @@ export class NotifyDispatcher {
       touched.add(host);
     }
     this.#pump();
-    this.#trimQueues(touched, now);
-    return settled;
+    const handedBack = this.#trimQueues(touched, now);
+    return { settled, kept: tasks.length - handedBack };
   }
 
   #host(name: string): Host {
@@ -389,14 +392,15 @@ export class NotifyDispatcher {
 
   /**
    * Cuts each host's queue to its #queueLimit; what no longer fits is handed back, not to be claimed
-   * again before hostBusyDelayMs from `now`.
+   * again before hostBusyDelayMs from `now`. Returns how many were handed back.
    */
-  #trimQueues(hosts: Iterable<Host>, now: number): void {
+  #trimQueues(hosts: Iterable<Host>, now: number): number {
     const over: Held[] = [];
     for (const host of hosts) over.push(...this.#unqueue(host, this.#queueLimit(host.name)));
-    if (over.length === 0) return;
+    if (over.length === 0) return 0;
     this.metrics.handedBack += over.length;
     void this.#handBack(over, new Date(now + this.#hostBusyDelayMs));
+    return over.length;
   }
 
   /** Takes a host's queued tasks from position `keep` on out of the queue (keep 0: all of them). */

@@ -543,6 +543,42 @@ describe.each(backends())('the notify dispatcher on %s', (backend) => {
     expect(receiver.countsById().size).toBe(10);
   });
 
+  it("does not walk a slow host's whole backlog handing it back: claiming stops when none of a claim was kept", async () => {
+    const app = await t.createApp({ notifyUrl: receiver.url('/backlog') });
+    await enqueueEvents(db(), t.clock, app.id, 200);
+    const dispatcher = dispatcherFor(t, {
+      perHostConcurrency: 2,
+      concurrency: 20,
+      batchSize: 20,
+      pollIntervalMs: 60 * SECOND,
+    });
+    // The host's first two tries take 10 s (on the clock): it is slow, a queue of 2 behind 2 tries.
+    const first = holdAnswers(receiver);
+    const round = dispatcher.runOnce();
+    await vi.waitFor(() => expect(receiver.requests).toHaveLength(2), SETTLED);
+    t.clock.advance(10 * SECOND);
+    first.open();
+    await round;
+
+    const held = holdAnswers(receiver);
+    const before = dispatcher.metrics.snapshot();
+    dispatcher.start();
+    try {
+      await vi.waitFor(
+        () => expect(dispatcher.metrics.handedBack).toBeGreaterThan(before.handedBack),
+        SETTLED,
+      );
+      // Give a runaway loop the time to show itself (it would claim and hand back the ~180 tasks
+      // still due, 20 at a time, within milliseconds).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The first claim keeps what the host's queue takes; the next keeps nothing, and claiming stops.
+      expect(dispatcher.metrics.claims - before.claims).toBeLessThanOrEqual(2);
+    } finally {
+      held.open();
+      await dispatcher.close();
+    }
+  });
+
   it('hands back the queue of a host whose tries have not finished for hostBusyDelayMs, at the next poll', async () => {
     const app = await t.createApp({ notifyUrl: receiver.url('/stalled') });
     const held = holdAnswers(receiver);
