@@ -21,11 +21,6 @@ export interface SubmitInput {
   channelExtras?: ChannelExtras | undefined;
 }
 
-/** An attempt number, sent to the channel as out_trade_no (see `newChannelNo`). */
-export function newAttemptNo(now: Date): string {
-  return newChannelNo('P', now);
-}
-
 /** Checks the extras a product needs before anything is written or sent. */
 function checkExtras(code: ChannelCode, userIp: string | null, extras: ChannelExtras): void {
   const needs = (field: keyof ChannelExtras, pattern: RegExp, rule: string) => {
@@ -120,7 +115,8 @@ export class SubmitService {
         orderId: order.id,
         channelId: channel.id,
         channelCode: code,
-        no: newAttemptNo(now),
+        // Sent to the channel as out_trade_no.
+        no: newChannelNo('P', now),
         amount: Number(order.amount),
         nextQueryAt: addSeconds(now, this.firstQueryDelaySeconds),
         now,
